@@ -1,0 +1,25 @@
+/* Helpers shared by the cmocka tests. */
+#ifndef CB_TESTUTIL_H
+#define CB_TESTUTIL_H
+
+#include <stddef.h>
+
+/* $CB_SHARED_DIR/data if it exists, else NULL after printing why the caller will skip. */
+const char *cb_test_shared_data(void);
+/* Path of a file under shared/data (static buffer, valid until the next call), or NULL
+ * (with a printed reason) when shared/ is absent or the file is missing. */
+const char *cb_test_data_file(const char *relpath);
+/* $CB_PYTHON if it can `import pymatgen`, else NULL after printing why. Result cached. */
+const char *cb_test_pymatgen_python(void);
+/* $CB_BIN (the crystalbench CLI), or "build/crystalbench". */
+const char *cb_test_cli(void);
+/* A fresh temporary directory (mkdtemp) under $TMPDIR; the caller removes it with
+ * cb_test_rmtree. Returns a malloc'd path. */
+char *cb_test_tmpdir(void);
+void cb_test_rmtree(const char *path);
+/* Runs a shell command and captures stdout (malloc'd, NUL-terminated) and the exit status. */
+char *cb_test_run(const char *cmd, int *status);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on error. */
+char *cb_test_read_file(const char *path, size_t *len);
+
+#endif
