@@ -1,3 +1,3 @@
-/* Temporary entry point; the CLI proper is harness/cli_*.c (being written). */
+/* Temporary entry point; the CLI proper is being written. */
 #include <stdio.h>
 int main(void) { puts("crystalbench"); return 0; }
