@@ -1,3 +1,107 @@
-/* Temporary entry point; the CLI proper is being written. */
+/* crystalbench: train, sample and score generative models of crystals.
+ * This file only dispatches; each command lives in harness/cli_<group>.c. */
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { puts("crystalbench"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+static const cb_command commands[] = {
+    {"data", "stats", "count, elements, atoms per cell, density, space groups, unreadable rows",
+     cb_usage_data_stats, cb_cmd_data_stats},
+    {"data", "convert", "convert between CSV, a folder of CIFs, a CIF file and extxyz",
+     cb_usage_data_convert, cb_cmd_data_convert},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void print_overview(FILE *out)
+{
+    fprintf(out,
+            "usage: crystalbench <command> [options]\n"
+            "\n"
+            "Benchmarks generative models of crystal structures (DNG and CSP protocols).\n"
+            "\n"
+            "commands:\n");
+    for (int i = 0; i < n_commands; i++) {
+        char full[64];
+        snprintf(full, sizeof full, "%s%s%s", commands[i].group ? commands[i].group : "",
+                 commands[i].group ? " " : "", commands[i].name);
+        fprintf(out, "  %-16s %s\n", full, commands[i].summary);
+    }
+    fprintf(out,
+            "\n"
+            "crystalbench <command> --help shows a command's options.\n"
+            "Exit status: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+int cb_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    }
+    return 0;
+}
+
+int cb_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("crystalbench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (usage) {
+        /* The first line of a usage text is its synopsis. */
+        const char *nl = strchr(usage, '\n');
+        fprintf(stderr, "%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
+    }
+    return CB_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return CB_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        print_overview(stdout);
+        return CB_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("crystalbench %s\n", CB_VERSION_STRING);
+        return CB_EXIT_OK;
+    }
+    int group_found = 0;
+    for (int i = 0; i < n_commands; i++) {
+        const cb_command *c = &commands[i];
+        if (c->group) {
+            if (strcmp(argv[1], c->group) != 0) continue;
+            group_found = 1;
+            if (argc < 3 || strcmp(argv[2], c->name) != 0) continue;
+            if (cb_wants_help(argc - 2, argv + 2)) {
+                fputs(c->usage, stdout);
+                return CB_EXIT_OK;
+            }
+            return c->run(argc - 2, argv + 2);
+        }
+        if (strcmp(argv[1], c->name) == 0) {
+            if (cb_wants_help(argc - 1, argv + 1)) {
+                fputs(c->usage, stdout);
+                return CB_EXIT_OK;
+            }
+            return c->run(argc - 1, argv + 1);
+        }
+    }
+    if (group_found) {
+        fprintf(stderr, "crystalbench: '%s' needs a subcommand:", argv[1]);
+        for (int i = 0; i < n_commands; i++)
+            if (commands[i].group && strcmp(commands[i].group, argv[1]) == 0)
+                fprintf(stderr, " %s", commands[i].name);
+        fputc('\n', stderr);
+        return CB_EXIT_USAGE;
+    }
+    fprintf(stderr, "crystalbench: unknown command '%s' (crystalbench --help lists them)\n", argv[1]);
+    return CB_EXIT_USAGE;
+}

@@ -130,3 +130,31 @@ char *cb_test_read_file(const char *path, size_t *len)
     }
     return buf;
 }
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+cJSON *cb_test_reference_vectors(void)
+{
+    const char *path = cb_test_data_file("reference/reference_vectors.json");
+    if (!path) return NULL;
+    char *text = cb_test_read_file(path, NULL);
+    if (!text) return NULL;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) printf("SKIP: %s does not parse as JSON\n", path);
+    return root;
+}
+
+int cb_test_json_doubles(const cJSON *arr, double *out, int cap)
+{
+    if (!cJSON_IsArray(arr)) return -1;
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (n >= cap) return -1;
+        out[n++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+    }
+    return n;
+}

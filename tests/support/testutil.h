@@ -22,4 +22,12 @@ char *cb_test_run(const char *cmd, int *status);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *cb_test_read_file(const char *path, size_t *len);
 
+
+
+/* reference/reference_vectors.json parsed with cJSON (cJSON_Delete it), or NULL with a
+ * printed reason when shared/ is absent. */
+struct cJSON;
+struct cJSON *cb_test_reference_vectors(void);
+/* A JSON array of numbers into doubles (null → NaN); returns the count or -1. */
+int cb_test_json_doubles(const struct cJSON *arr, double *out, int cap);
 #endif
