@@ -17,7 +17,10 @@
 #include "cif_internal.h"
 
 /* Tags in lower case with '.' written as '_', so DDLm names (_cell.length_a) match too. */
-#define TAG(name, id) {name, sizeof name - 1, id}
+#define TAG(name, id)                                                                                              \
+    {                                                                                                              \
+        name, sizeof name - 1, id                                                                                  \
+    }
 static const struct {
     const char *name;
     size_t len;
@@ -76,8 +79,7 @@ static int push(parser *ps, const cif_tok *t)
 {
     tokvec *tv = &ps->tv;
     if (tv->n == tv->cap) {
-        if (tv->cap > INT32_MAX / 2)
-            return cb_fail(ps->err, CB_ERR_NOMEM, "%s: too many values", src_of(ps));
+        if (tv->cap > INT32_MAX / 2) return cb_fail(ps->err, CB_ERR_NOMEM, "%s: too many values", src_of(ps));
         int cap = tv->cap * 2;
         cif_tok *v = tv->v == tv->small ? malloc((size_t)cap * sizeof *v) : realloc(tv->v, (size_t)cap * sizeof *v);
         if (!v) return cb_fail(ps->err, CB_ERR_NOMEM, "%s: out of memory", src_of(ps));
@@ -148,8 +150,7 @@ static int parse_loop(parser *ps, cif_block *keep)
         ncols++;
         if ((rc = next(ps))) return rc;
     }
-    if (ncols == 0)
-        return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: loop_ without tags", src_of(ps), loop_line);
+    if (ncols == 0) return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: loop_ without tags", src_of(ps), loop_line);
     int first = ps->tv.n;
     long long nvals = 0;
     while (is_value(&ps->t)) {
@@ -158,12 +159,13 @@ static int parse_loop(parser *ps, cif_block *keep)
         if ((rc = next(ps))) return rc;
     }
     if (nvals == 0)
-        return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: empty loop (loop_ with %d tag%s but no values)", src_of(ps),
-                       loop_line, ncols, ncols == 1 ? "" : "s");
+        return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: empty loop (loop_ with %d tag%s but no values)",
+                       src_of(ps), loop_line, ncols, ncols == 1 ? "" : "s");
     if (nvals % ncols)
-        return cb_fail(ps->err, CB_ERR_PARSE,
-                       "%s: line %d: loop has %lld values, not a multiple of its %d columns (truncated or missing value?)",
-                       src_of(ps), loop_line, nvals, ncols);
+        return cb_fail(
+            ps->err, CB_ERR_PARSE,
+            "%s: line %d: loop has %lld values, not a multiple of its %d columns (truncated or missing value?)",
+            src_of(ps), loop_line, nvals, ncols);
     if (keep && nmatch) {
         keep->nloops++;
         for (int k = 0; k < nmatch; k++) {
@@ -183,8 +185,8 @@ static int parse_item(parser *ps, cif_block *keep)
     char show[48];
     if (!is_value(&ps->t)) {
         if (ps->t.kind == CIF_TOK_EOF)
-            return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: truncated file: %s has no value", src_of(ps), tag.line,
-                           cif_tok_show(&tag, show, sizeof show));
+            return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: truncated file: %s has no value", src_of(ps),
+                           tag.line, cif_tok_show(&tag, show, sizeof show));
         return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: %s has no value", src_of(ps), tag.line,
                        cif_tok_show(&tag, show, sizeof show));
     }
@@ -206,7 +208,8 @@ static int skip_save_frame(parser *ps)
         case CIF_TOK_EOF:
         case CIF_TOK_DATA:
         case CIF_TOK_GLOBAL:
-            return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: save frame is never closed by save_", src_of(ps), line);
+            return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: save frame is never closed by save_", src_of(ps),
+                           line);
         case CIF_TOK_SAVE:
             if (ps->t.len == 0) return next(ps);
             return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: save frame opened inside another save frame",
@@ -233,9 +236,10 @@ static int finish_block(parser *ps, cif_block *b, results *res)
     if (!block_has_atoms(b)) {
         for (size_t k = 0; k < sizeof atom_ids / sizeof atom_ids[0]; k++)
             if (b->f[atom_ids[k]].count)
-                return cb_fail(ps->err, CB_ERR_INVALID,
-                               "%s: line %d: atom sites without coordinates (no _atom_site_fract_x or _atom_site_Cartn_x)",
-                               src_of(ps), b->f[atom_ids[k]].line);
+                return cb_fail(
+                    ps->err, CB_ERR_INVALID,
+                    "%s: line %d: atom sites without coordinates (no _atom_site_fract_x or _atom_site_Cartn_x)",
+                    src_of(ps), b->f[atom_ids[k]].line);
         return 0;
     }
     if (res->n == res->cap) {
@@ -273,7 +277,8 @@ static int parse_all(parser *ps, int max_crystals, results *res)
                 if (res->n) return 0;
                 if (nblocks)
                     return cb_fail(ps->err, CB_ERR_INVALID,
-                                   "%s: no atoms: no data block has _atom_site_fract_x or _atom_site_Cartn_x", src_of(ps));
+                                   "%s: no atoms: no data block has _atom_site_fract_x or _atom_site_Cartn_x",
+                                   src_of(ps));
                 if (ps->lx.end == ps->lx.start)
                     return cb_fail(ps->err, CB_ERR_PARSE, "%s: empty file (no data_ block)", src_of(ps));
                 return cb_fail(ps->err, CB_ERR_PARSE, "%s: no data_ block", src_of(ps));
@@ -291,7 +296,8 @@ static int parse_all(parser *ps, int max_crystals, results *res)
         case CIF_TOK_SAVE:
             if (where == OUTSIDE || t->len == 0)
                 return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: %s", src_of(ps), t->line,
-                               where == OUTSIDE ? "save_ frame before the first data_ block" : "save_ without an open save frame");
+                               where == OUTSIDE ? "save_ frame before the first data_ block"
+                                                : "save_ without an open save frame");
             if ((rc = skip_save_frame(ps))) return rc;
             break;
         case CIF_TOK_LOOP:
@@ -299,7 +305,8 @@ static int parse_all(parser *ps, int max_crystals, results *res)
             if (where == OUTSIDE)
                 return cb_fail(ps->err, CB_ERR_PARSE, "%s: line %d: '%s' before the first data_ block", src_of(ps),
                                t->line, t->kind == CIF_TOK_LOOP ? "loop_" : cif_tok_show(t, show, sizeof show));
-            rc = t->kind == CIF_TOK_LOOP ? parse_loop(ps, where == DATA ? &b : NULL) : parse_item(ps, where == DATA ? &b : NULL);
+            rc = t->kind == CIF_TOK_LOOP ? parse_loop(ps, where == DATA ? &b : NULL)
+                                         : parse_item(ps, where == DATA ? &b : NULL);
             if (rc) return rc;
             break;
         case CIF_TOK_STOP:
@@ -359,8 +366,8 @@ int cb_cif_parse(const char *text, size_t len, const char *source, cb_crystal **
     return cb_cif_parse_opts(text, len, source, NULL, out, n_out, err);
 }
 
-int cb_cif_parse_one_opts(const char *text, size_t len, const char *source, const cb_cif_options *opt, cb_crystal *out,
-                          cb_error *err)
+int cb_cif_parse_one_opts(const char *text, size_t len, const char *source, const cb_cif_options *opt,
+                          cb_crystal *out, cb_error *err)
 {
     results res;
     memset(out, 0, sizeof *out);
@@ -376,7 +383,15 @@ int cb_cif_parse_one(const char *text, size_t len, const char *source, cb_crysta
     return cb_cif_parse_one_opts(text, len, source, NULL, out, err);
 }
 
+const cb_cif_options cb_cif_pymatgen = {1, 1};
+
 int cb_cif_read_file(const char *path, cb_crystal **out, int *n_out, cb_error *err)
+{
+    return cb_cif_read_file_opts(path, NULL, out, n_out, err);
+}
+
+int cb_cif_read_file_opts(const char *path, const cb_cif_options *opt, cb_crystal **out, int *n_out,
+                          cb_error *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -400,10 +415,12 @@ int cb_cif_read_file(const char *path, cb_crystal **out, int *n_out, cb_error *e
             cap *= 2;
         }
     }
-    if (!buf) rc = cb_fail(err, CB_ERR_NOMEM, "%s: out of memory reading the file", path);
-    else if (ferror(fp)) rc = cb_fail(err, CB_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (!buf)
+        rc = cb_fail(err, CB_ERR_NOMEM, "%s: out of memory reading the file", path);
+    else if (ferror(fp))
+        rc = cb_fail(err, CB_ERR_IO, "%s: read error: %s", path, strerror(errno));
     fclose(fp);
-    if (!rc) rc = cb_cif_parse(buf, len, path, out, n_out, err);
+    if (!rc) rc = cb_cif_parse_opts(buf, len, path, opt, out, n_out, err);
     free(buf);
     return rc;
 }

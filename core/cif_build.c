@@ -23,7 +23,7 @@
 /* Upper bound on sites after symmetry expansion, so absurd input cannot exhaust memory. */
 #define MAX_SITES 2000000
 
-static const char *const cell_names[6] = {"_cell_length_a", "_cell_length_b", "_cell_length_c",
+static const char *const cell_names[6] = {"_cell_length_a",    "_cell_length_b",   "_cell_length_c",
                                           "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"};
 
 static const char *src_of(const cif_ctx *cx) { return cx->src ? cx->src : "<cif>"; }
@@ -77,7 +77,8 @@ static int cif_number(const cif_tok *t, double *out)
     }
     const char *num_end = p;
     if (p < end && *p == '(') {
-        for (p++; p < end && is_digit(*p); p++) {}
+        p++;
+        while (p < end && is_digit(*p)) p++;
         if (p < end && *p == ')') p++;
     }
     if (p != end) return NUM_BAD;
@@ -108,7 +109,10 @@ static int cif_number(const cif_tok *t, double *out)
 }
 
 /* The i-th value of a field. */
-static const cif_tok *val(const cif_block *b, const cif_field *f, int i) { return &b->tok[f->first + (size_t)i * f->stride]; }
+static const cif_tok *val(const cif_block *b, const cif_field *f, int i)
+{
+    return &b->tok[f->first + (size_t)i * f->stride];
+}
 
 /* A finite number from field f row i; what names it in messages. */
 static int get_number(const cif_ctx *cx, const cif_block *b, const cif_field *f, int i, const char *what, double *v)
@@ -207,13 +211,14 @@ static int parse_cell(const cif_ctx *cx, const cif_block *b, double params[6])
             return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: %s must be positive, not %s", src_of(cx), t->line,
                            cell_names[k], cif_tok_show(t, show, sizeof show));
         if (k >= 3 && !(params[k] > 0 && params[k] < 180))
-            return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: %s must be strictly between 0 and 180 degrees, not %s",
-                           src_of(cx), t->line, cell_names[k], cif_tok_show(t, show, sizeof show));
+            return cb_fail(cx->err, CB_ERR_INVALID,
+                           "%s: line %d: %s must be strictly between 0 and 180 degrees, not %s", src_of(cx),
+                           t->line, cell_names[k], cif_tok_show(t, show, sizeof show));
     }
     return 0;
 }
 
-/* "P 1", "P1", "-P 1", 1: the identity alone is correct. */
+/* "P 1", "P1", "P_1" (H-M or Hall): the identity alone is correct. */
 static int is_p1_name(const cif_tok *t)
 {
     char buf[8];
@@ -267,8 +272,8 @@ static int parse_symops(const cif_ctx *cx, const cif_block *b, cb_symop **ops, i
         char why[128];
         if (cb_symop_parse(t->p, t->len, &v[i], why, sizeof why)) {
             free(v);
-            return cb_fail(cx->err, CB_ERR_PARSE, "%s: line %d: bad symmetry operation '%s': %s", src_of(cx), t->line,
-                           cif_tok_show(t, show, sizeof show), why);
+            return cb_fail(cx->err, CB_ERR_PARSE, "%s: line %d: bad symmetry operation '%s': %s", src_of(cx),
+                           t->line, cif_tok_show(t, show, sizeof show), why);
         }
     }
     *ops = v;
@@ -299,8 +304,10 @@ static int read_atoms(const cif_ctx *cx, const cif_block *b, const double params
             return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: %s without %s", src_of(cx), fx->line,
                            cif_field_name(ids[0]), cif_field_name(ids[k]));
     if (!b->f[F_TYPE_SYMBOL].count && !b->f[F_LABEL].count)
-        return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: atom sites have neither _atom_site_type_symbol nor "
-                       "_atom_site_label", src_of(cx), fx->line);
+        return cb_fail(cx->err, CB_ERR_INVALID,
+                       "%s: line %d: atom sites have neither _atom_site_type_symbol nor "
+                       "_atom_site_label",
+                       src_of(cx), fx->line);
     if ((rc = check_columns(cx, b, ids, 6, n))) return rc;
 
     double to_frac[3][3];
@@ -328,14 +335,16 @@ static int read_atoms(const cif_ctx *cx, const cif_block *b, const double params
             if (!(t->kind == CIF_TOK_WORD && t->len == 1 && (t->p[0] == '?' || t->p[0] == '.'))) {
                 z = element_from_type_symbol(t->p, t->len);
                 if (!z)
-                    return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: unknown element '%s' in _atom_site_type_symbol",
-                                   src_of(cx), t->line, cif_tok_show(t, show, sizeof show));
+                    return cb_fail(cx->err, CB_ERR_INVALID,
+                                   "%s: line %d: unknown element '%s' in _atom_site_type_symbol", src_of(cx),
+                                   t->line, cif_tok_show(t, show, sizeof show));
             }
         }
         if (!z) {
             if (!b->f[F_LABEL].count)
-                return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: atom site without element (type symbol '?' and no label)",
-                               src_of(cx), xt->line);
+                return cb_fail(cx->err, CB_ERR_INVALID,
+                               "%s: line %d: atom site without element (type symbol '?' and no label)", src_of(cx),
+                               xt->line);
             const cif_tok *t = val(b, &b->f[F_LABEL], i);
             z = element_from_label(t->p, t->len);
             if (!z)
@@ -353,13 +362,13 @@ static int read_atoms(const cif_ctx *cx, const cif_block *b, const double params
                                src_of(cx), t->line, cif_tok_show(t, show, sizeof show));
             if (kind == NUM_OK) {
                 if (occ < 0 || occ > 1 + OCCU_TOL)
-                    return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: occupancy %s is outside [0, 1]", src_of(cx),
-                                   t->line, cif_tok_show(t, show, sizeof show));
+                    return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: occupancy %s is outside [0, 1]",
+                                   src_of(cx), t->line, cif_tok_show(t, show, sizeof show));
                 if (occ == 0) continue;
                 if (occ < 1 - OCCU_TOL)
                     return cb_fail(cx->err, CB_ERR_UNSUPPORTED,
-                                   "%s: line %d: disordered structure not supported (partial occupancy %s)", src_of(cx),
-                                   t->line, cif_tok_show(t, show, sizeof show));
+                                   "%s: line %d: disordered structure not supported (partial occupancy %s)",
+                                   src_of(cx), t->line, cif_tok_show(t, show, sizeof show));
             }
         }
 
@@ -373,13 +382,16 @@ static int read_atoms(const cif_ctx *cx, const cif_block *b, const double params
             if (cx->opt && cx->opt->snap_thirds)
                 for (int k = 0; k < 3; k++) {
                     /* CifParser._sanitize_data, term for term. */
-                    if (fabs(1 - a->f[k] / (1 / 3.0)) < 1e-4) a->f[k] = 1 / 3.0;
-                    else if (fabs(1 - a->f[k] / (2 / 3.0)) < 1e-4) a->f[k] = 2 / 3.0;
+                    if (fabs(1 - a->f[k] / (1 / 3.0)) < 1e-4)
+                        a->f[k] = 1 / 3.0;
+                    else if (fabs(1 - a->f[k] / (2 / 3.0)) < 1e-4)
+                        a->f[k] = 2 / 3.0;
                 }
         }
         for (int k = 0; k < 3; k++)
             if (!isfinite(a->f[k]) || fabs(a->f[k]) > 1e9)
-                return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: atom coordinate out of range", src_of(cx), xt->line);
+                return cb_fail(cx->err, CB_ERR_INVALID, "%s: line %d: atom coordinate out of range", src_of(cx),
+                               xt->line);
         out++;
     }
     *nrows = out;
@@ -433,10 +445,11 @@ static int report_duplicate(const cif_ctx *cx, const cb_crystal *c, const int *l
         i = j;
         j = t;
     }
-    return cb_fail(cx->err, CB_ERR_INVALID,
-                   "%s: line %d: duplicate atoms at (%.4f, %.4f, %.4f): %s (line %d) and %s (line %d) are %.1e A apart",
-                   src_of(cx), line[j], c->frac[i][0], c->frac[i][1], c->frac[i][2], cb_element_symbol(c->z[i]), line[i],
-                   cb_element_symbol(c->z[j]), line[j], r);
+    return cb_fail(
+        cx->err, CB_ERR_INVALID,
+        "%s: line %d: duplicate atoms at (%.4f, %.4f, %.4f): %s (line %d) and %s (line %d) are %.1e A apart",
+        src_of(cx), line[j], c->frac[i][0], c->frac[i][1], c->frac[i][2], cb_element_symbol(c->z[i]), line[i],
+        cb_element_symbol(c->z[j]), line[j], r);
 }
 
 /* Any two atoms closer than DUPLICATE_TOL Å is an error.  Small cells compare every
@@ -447,7 +460,8 @@ static int check_duplicates(const cif_ctx *cx, const cb_crystal *c, const int *l
 {
     double inv[3][3], lim[3], r;
     if (!cb_mat3_inverse(c->lattice, inv)) return 0; /* cb_crystal_check reports the cell */
-    for (int k = 0; k < 3; k++) lim[k] = DUPLICATE_TOL * sqrt(inv[0][k] * inv[0][k] + inv[1][k] * inv[1][k] + inv[2][k] * inv[2][k]);
+    for (int k = 0; k < 3; k++)
+        lim[k] = DUPLICATE_TOL * sqrt(inv[0][k] * inv[0][k] + inv[1][k] * inv[1][k] + inv[2][k] * inv[2][k]);
     int n = c->n;
     if (n <= 64) {
         for (int i = 0; i < n; i++)
@@ -581,8 +595,8 @@ int cif_build_crystal(const cif_ctx *cx, const cif_block *b, cb_crystal *c)
     double vol = cb_lattice_volume(lat);
     if (!(vol >= 1e-6) || !(vol >= 1e-6 * params[0] * params[1] * params[2]))
         return cb_fail(cx->err, CB_ERR_INVALID,
-                       "%s: line %d: cell angles (%g, %g, %g) give a zero or degenerate volume (%g A^3)", src_of(cx),
-                       b->f[F_CELL_ALPHA].line, params[3], params[4], params[5], vol);
+                       "%s: line %d: cell angles (%g, %g, %g) give a zero or degenerate volume (%g A^3)",
+                       src_of(cx), b->f[F_CELL_ALPHA].line, params[3], params[4], params[5], vol);
     if ((rc = parse_symops(cx, b, &ops, &nops))) return rc;
 
     int n_in = b->f[F_FRACT_X].count ? b->f[F_FRACT_X].count : b->f[F_CARTN_X].count;
@@ -637,4 +651,3 @@ done:
     if (rc) cb_crystal_free(c);
     return rc;
 }
-

@@ -57,11 +57,29 @@ const char *cif_tok_show(const cif_tok *t, char *buf, size_t cap);
 /* ---- data blocks (cif.c) and their conversion to crystals (cif_build.c) ---- */
 
 enum cif_field_id {
-    F_CELL_A, F_CELL_B, F_CELL_C, F_CELL_ALPHA, F_CELL_BETA, F_CELL_GAMMA,
-    F_FRACT_X, F_FRACT_Y, F_FRACT_Z, F_CARTN_X, F_CARTN_Y, F_CARTN_Z,
-    F_TYPE_SYMBOL, F_LABEL, F_OCCUPANCY,
-    F_SYMOP_1, F_SYMOP_2, /* _symmetry_equiv_pos_as_xyz, _space_group_symop_operation_xyz */
-    F_SG_HM_1, F_SG_HM_2, F_SG_HALL_1, F_SG_HALL_2, F_SG_NUM_1, F_SG_NUM_2,
+    F_CELL_A,
+    F_CELL_B,
+    F_CELL_C,
+    F_CELL_ALPHA,
+    F_CELL_BETA,
+    F_CELL_GAMMA,
+    F_FRACT_X,
+    F_FRACT_Y,
+    F_FRACT_Z,
+    F_CARTN_X,
+    F_CARTN_Y,
+    F_CARTN_Z,
+    F_TYPE_SYMBOL,
+    F_LABEL,
+    F_OCCUPANCY,
+    F_SYMOP_1,
+    F_SYMOP_2, /* _symmetry_equiv_pos_as_xyz, _space_group_symop_operation_xyz */
+    F_SG_HM_1,
+    F_SG_HM_2,
+    F_SG_HALL_1,
+    F_SG_HALL_2,
+    F_SG_NUM_1,
+    F_SG_NUM_2,
     F_COUNT
 };
 

@@ -47,20 +47,24 @@ static void classify_word(cif_tok *t)
     case '_':
         t->kind = CIF_TOK_TAG;
         return;
-    case 'd': case 'D':
+    case 'd':
+    case 'D':
         if (reserved(p, n, "data_")) {
             t->kind = CIF_TOK_DATA;
             t->p += 5;
             t->len -= 5;
         }
         return;
-    case 'l': case 'L':
+    case 'l':
+    case 'L':
         if (n == 5 && reserved(p, n, "loop_")) t->kind = CIF_TOK_LOOP;
         return;
-    case 'g': case 'G':
+    case 'g':
+    case 'G':
         if (n == 7 && reserved(p, n, "global_")) t->kind = CIF_TOK_GLOBAL;
         return;
-    case 's': case 'S':
+    case 's':
+    case 'S':
         if (reserved(p, n, "save_")) {
             t->kind = CIF_TOK_SAVE;
             t->p += 5;
@@ -81,7 +85,8 @@ static int lex_quoted(cif_lexer *lx, cif_tok *t, cb_error *err)
     const char *body = p;
     for (; p < lx->end; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == (unsigned char)q && (p + 1 == lx->end || p[1] == ' ' || p[1] == '\t' || p[1] == '\n' || p[1] == '\r')) {
+        if (c == (unsigned char)q &&
+            (p + 1 == lx->end || p[1] == ' ' || p[1] == '\t' || p[1] == '\n' || p[1] == '\r')) {
             t->p = body;
             t->len = (unsigned)(p - body);
             t->kind = CIF_TOK_STRING;

@@ -218,7 +218,7 @@ int cb_cif_write(const cb_crystal *c, char **text, size_t *len, cb_error *err)
     sb_puts(&b, "# generated using pymatgen\ndata_");
     sb_put(&b, formula, strlen(formula) > 74 ? 74 : strlen(formula));
     sb_item(&b, "_symmetry_space_group_name_H-M", "P 1");
-    static const char *const cell_keys[6] = {"_cell_length_a", "_cell_length_b", "_cell_length_c",
+    static const char *const cell_keys[6] = {"_cell_length_a",    "_cell_length_b",   "_cell_length_c",
                                              "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"};
     for (int k = 0; k < 6; k++) {
         fmt8(buf, sizeof buf, params[k]);

@@ -153,7 +153,7 @@ static int cifdir_next(void *state, cb_crystal *out, cb_error *err)
         snprintf(full, len, "%s/%s", d->dir, name);
         cb_crystal *blocks = NULL;
         int nb = 0;
-        int rc = cb_cif_read_file(full, &blocks, &nb, err);
+        int rc = cb_cif_read_file_opts(full, &cb_cif_pymatgen, &blocks, &nb, err);
         if (rc == CB_OK && nb < 1) rc = cb_fail(err, CB_ERR_PARSE, "no structure in the file");
         char stem[1024];
         cb_ds_path_stem(name, ".cif", stem, sizeof stem);
@@ -209,7 +209,7 @@ static int ciffile_open(const char *path, void **state, cb_error *err)
     *state = NULL;
     ciffile *f = calloc(1, sizeof *f);
     if (!f) return cb_fail(err, CB_ERR_NOMEM, "%s: out of memory", path);
-    int rc = cb_cif_read_file(path, &f->blocks, &f->n, err);
+    int rc = cb_cif_read_file_opts(path, &cb_cif_pymatgen, &f->blocks, &f->n, err);
     if (rc == CB_OK && f->n < 1) rc = cb_fail(err, CB_ERR_PARSE, "no structure in the file");
     char stem[1024];
     cb_ds_path_stem(path, ".cif", stem, sizeof stem);

@@ -523,7 +523,7 @@ static int csvds_next(void *state, cb_crystal *out, cb_error *err)
     const char *cif = cb_csv_field(d->csv, d->col_cif, &cif_len);
     if (cif_len == 0) return cb_fail(err, CB_ERR_PARSE, "%s: empty 'cif' field", src);
 
-    rc = cb_cif_parse_one(cif, cif_len, src, out, err);
+    rc = cb_cif_parse_one_opts(cif, cif_len, src, &cb_cif_pymatgen, out, err);
     if (rc) {
         cb_crystal_free(out);
         cb_ds_error_prefix(err, src);

@@ -1,6 +1,8 @@
 /* numpy-equivalent kernels (see npmath.h for what each reproduces and why). */
 #include "npmath.h"
 
+#include "crystalbench/reduce.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -166,3 +168,24 @@ int cb_np_lstsq_diag2(const double q[2], const double p[2], double x[2])
     x[1] = b[1];
     return 0;
 }
+
+/* ---- public wrappers (reduce.h) ---- */
+
+int cb_lattice_inv(const double m[3][3], double inv[3][3]) { return cb_np_inv3(m, inv); }
+
+int cb_lattice_reciprocal(const double m[3][3], double rec[3][3])
+{
+    double inv[3][3];
+    if (cb_np_inv3(m, inv)) return 1;
+    /* numpy: v * 2 * np.pi, left to right, on v = inv(m).T */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) rec[i][j] = inv[j][i] * 2 * M_PI;
+    return 0;
+}
+
+void cb_lattice_dot_rows(const double m[3][3], const double (*f)[3], int n, double (*out)[3])
+{
+    if (n > 0) cb_np_rows_dot(f, n, m, out);
+}
+
+void cb_lattice_dot_vec(const double m[3][3], const double f[3], double out[3]) { cb_np_vec_dot(f, m, out); }

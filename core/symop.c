@@ -44,10 +44,17 @@ static int read_number(const char *s, size_t n, size_t *i, double *v)
 static int axis_of(char c)
 {
     switch (c) {
-    case 'x': case 'X': return 0;
-    case 'y': case 'Y': return 1;
-    case 'z': case 'Z': return 2;
-    default: return -1;
+    case 'x':
+    case 'X':
+        return 0;
+    case 'y':
+    case 'Y':
+        return 1;
+    case 'z':
+    case 'Z':
+        return 2;
+    default:
+        return -1;
     }
 }
 
@@ -120,7 +127,8 @@ int cb_symop_parse(const char *s, size_t len, cb_symop *op, char *why, size_t wh
             if (op->r[a][b] != nearbyint(op->r[a][b]))
                 return fail(why, why_cap, "non-integer rotation coefficient %g", op->r[a][b]);
     double(*r)[3] = op->r;
-    double det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0]) +
+    double det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) -
+                 r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0]) +
                  r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
     if (det != 1.0 && det != -1.0) return fail(why, why_cap, "not a rotation (determinant %g)", det);
     for (int a = 0; a < 3; a++)

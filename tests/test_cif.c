@@ -176,6 +176,28 @@ static void test_cod_style_file(void **state)
     free(text);
 }
 
+/* A real COD file: symmetry operations as bare words (x,1/2+y), uncertainties, an
+ * aniso loop before the atom loop, oxidation-state type symbols (K1+). */
+static void test_real_cod_file(void **state)
+{
+    (void)state;
+    cb_crystal *c;
+    int n;
+    read_fixture("cod_1000208.cif", &c, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(c->id, "1000208");
+    assert_int_equal(c->n, 24);
+    assert_lattice_from(c, 7.3403, 7.2370, 6.4070, 90, 106.801, 90);
+    assert_site(c, 0, "Al", 0, 0, 0, 0);
+    assert_site(c, 1, "Al", 0, .5, 0, 0);
+    assert_site(c, 4, "K", .131, .25, .541, 0);
+    assert_site(c, 5, "K", 1 - .131, .75, 1 - .541, 1e-15);
+    int nf = 0;
+    for (int i = 0; i < c->n; i++) nf += c->z[i] == 9;
+    assert_int_equal(nf, 16);
+    free_all(c, n);
+}
+
 static void test_cartesian_only_file(void **state)
 {
     (void)state;
@@ -220,8 +242,8 @@ static void test_crlf_and_no_final_newline(void **state)
 
 /* ------------------------------------------------------------------ inline cases */
 
-#define CELL4                                                                                     \
-    "data_t\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n_cell_angle_alpha 90\n" \
+#define CELL4                                                                                                      \
+    "data_t\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n_cell_angle_alpha 90\n"                         \
     "_cell_angle_beta 90\n_cell_angle_gamma 90\n"
 
 static void test_symmetry_operation_forms(void **state)
@@ -272,10 +294,11 @@ static void test_lexer_details(void **state)
     cb_error err;
     /* A quote closes only before whitespace; '#' inside a word is not a comment; a text
      * field may hold "data_" and "loop_" lines; a P1 name without operations is fine. */
-    const char *text = CELL4 "_publ_author_name 'O'Brien'\n_note a#b\n_symmetry_space_group_name_H-M 'P 1'\n"
-                             "_publ_section_title\n;\ndata_fake\nloop_\n;\n"
-                             "loop_ _atom_site_type_symbol _atom_site_fract_x _atom_site_fract_y _atom_site_fract_z\n"
-                             "Si 0 0 0 Si 0.25 0.25 0.25 # two rows on one line\n";
+    const char *text =
+        CELL4 "_publ_author_name 'O'Brien'\n_note a#b\n_symmetry_space_group_name_H-M 'P 1'\n"
+              "_publ_section_title\n;\ndata_fake\nloop_\n;\n"
+              "loop_ _atom_site_type_symbol _atom_site_fract_x _atom_site_fract_y _atom_site_fract_z\n"
+              "Si 0 0 0 Si 0.25 0.25 0.25 # two rows on one line\n";
     if (parse_str(text, &c, &err)) fail_msg("%s", err.msg);
     assert_int_equal(c.n, 2);
     assert_string_equal(c.id, "t");
@@ -285,9 +308,11 @@ static void test_lexer_details(void **state)
 static void test_failing_later_block_fails_parse_not_parse_one(void **state)
 {
     (void)state;
-    const char *text = CELL4 "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
-                             "Si 0 0 0\n" "data_bad\n_cell_length_a 4\nloop_\n_atom_site_type_symbol\n_atom_site_fract_x\n"
-                             "_atom_site_fract_y\n_atom_site_fract_z\nSi 0 0 0\n";
+    const char *text =
+        CELL4 "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+              "Si 0 0 0\n"
+              "data_bad\n_cell_length_a 4\nloop_\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+              "_atom_site_fract_y\n_atom_site_fract_z\nSi 0 0 0\n";
     cb_crystal *all, one;
     int n;
     cb_error err;
@@ -306,10 +331,11 @@ static char *grid_cif(int with_duplicate)
 {
     size_t cap = 200000, len = 0;
     char *t = malloc(cap);
-    len += (size_t)snprintf(t + len, cap - len, "data_grid\n_cell_length_a 39\n_cell_length_b 39\n_cell_length_c 39\n"
-                                                "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
-                                                "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
-                                                "_atom_site_fract_z\n");
+    len += (size_t)snprintf(t + len, cap - len,
+                            "data_grid\n_cell_length_a 39\n_cell_length_b 39\n_cell_length_c 39\n"
+                            "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                            "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                            "_atom_site_fract_z\n");
     for (int i = 0; i < 13; i++)
         for (int j = 0; j < 13; j++)
             for (int k = 0; k < 12; k++)
@@ -337,8 +363,9 @@ static void test_large_cell_duplicate_check(void **state)
 
 static int status_from_name(const char *name)
 {
-    static const char *const names[] = {"CB_OK", "CB_ERR_IO", "CB_ERR_PARSE", "CB_ERR_INVALID", "CB_ERR_UNSUPPORTED",
-                                        "CB_ERR_NOMEM", "CB_ERR_DB", "CB_ERR_USAGE", "CB_ERR_EXTERNAL", "CB_ERR_EOF"};
+    static const char *const names[] = {
+        "CB_OK",        "CB_ERR_IO", "CB_ERR_PARSE", "CB_ERR_INVALID",  "CB_ERR_UNSUPPORTED",
+        "CB_ERR_NOMEM", "CB_ERR_DB", "CB_ERR_USAGE", "CB_ERR_EXTERNAL", "CB_ERR_EOF"};
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (strcmp(names[i], name) == 0) return i;
     return -1;
@@ -462,7 +489,8 @@ static void random_crystal(cb_rng *r, cb_crystal *c)
             int ok = 1;
             for (int j = 0; j < i && ok; j++) {
                 double d[3], x[3];
-                for (int k = 0; k < 3; k++) d[k] = c->frac[i][k] - c->frac[j][k] - rint(c->frac[i][k] - c->frac[j][k]);
+                for (int k = 0; k < 3; k++)
+                    d[k] = c->frac[i][k] - c->frac[j][k] - rint(c->frac[i][k] - c->frac[j][k]);
                 cb_frac_to_cart(c->lattice, d, x);
                 ok = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] > 0.25;
             }
@@ -657,8 +685,10 @@ static void test_parse_matches_pymatgen(void **state)
     const char *csv = cb_test_data_file("mp_20/test.csv");
     char *dir = cb_test_tmpdir();
     char args[4096];
-    snprintf(args, sizeof args, "read %s/out.json '%s' 300 " FIXTURES "pymatgen_p1.cif " FIXTURES "nacl_fm3m.cif", dir,
-             csv ? csv : "-");
+    snprintf(args, sizeof args,
+             "read %s/out.json '%s' 300 " FIXTURES "pymatgen_p1.cif " FIXTURES "nacl_fm3m.cif " FIXTURES
+             "cod_1000208.cif",
+             dir, csv ? csv : "-");
     char *json = run_pymatgen(py, dir, args);
     assert_non_null(json);
     cJSON *root = cJSON_Parse(json);
@@ -758,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_snap_thirds_option),
         cmocka_unit_test(test_nacl_with_192_operations),
         cmocka_unit_test(test_cod_style_file),
+        cmocka_unit_test(test_real_cod_file),
         cmocka_unit_test(test_cartesian_only_file),
         cmocka_unit_test(test_crlf_and_no_final_newline),
         cmocka_unit_test(test_symmetry_operation_forms),

@@ -22,14 +22,6 @@
 
 #define MALFORMED "tests/data/malformed"
 
-static const char *status_name(int code)
-{
-    static const char *names[] = {"CB_OK", "CB_ERR_IO", "CB_ERR_PARSE", "CB_ERR_INVALID",
-                                  "CB_ERR_UNSUPPORTED", "CB_ERR_NOMEM", "CB_ERR_DB", "CB_ERR_USAGE",
-                                  "CB_ERR_EXTERNAL", "CB_ERR_EOF"};
-    return code >= 0 && code < 10 ? names[code] : "?";
-}
-
 /* A one-line message that names `path`. */
 static void assert_good_message(const cb_error *e, const char *path)
 {
@@ -374,9 +366,9 @@ static void test_malformed_files(void **state)
         cb_error e;
         memset(&e, 0, sizeof e);
         int rc = cb_dataset_load(path, CB_FORMAT_AUTO, &ds, &e);
-        print_message("%-28s %-16s %s\n", name, status_name(rc), e.msg);
+        print_message("%-28s %-16s %s\n", name, cb_status_name(rc), e.msg);
         if (rc == CB_OK) fail_msg("%s: loaded without error", path);
-        if (strcmp(status_name(rc), status)) fail_msg("%s: %s, expected %s", path, status_name(rc), status);
+        if (strcmp(cb_status_name(rc), status)) fail_msg("%s: %s, expected %s", path, cb_status_name(rc), status);
         if (!strstr(e.msg, sub)) fail_msg("%s: message lacks '%s': %s", path, sub, e.msg);
         assert_good_message(&e, path);
         assert_null(ds.items);
@@ -397,8 +389,8 @@ static void expect_sequence(const char *name, const int *codes, int n)
     for (int i = 0; i < n; i++) {
         cb_crystal c;
         int rc = cb_reader_next(r, &c, &e);
-        if (rc != codes[i]) fail_msg("%s record %d: %s, expected %s (%s)", name, i + 1, status_name(rc),
-                                     status_name(codes[i]), rc ? e.msg : "");
+        if (rc != codes[i]) fail_msg("%s record %d: %s, expected %s (%s)", name, i + 1, cb_status_name(rc),
+                                     cb_status_name(codes[i]), rc ? e.msg : "");
         if (rc == CB_OK) cb_crystal_free(&c);
         else if (rc != CB_ERR_EOF) assert_good_message(&e, path);
         /* an empty crystal is left on error */

@@ -132,6 +132,49 @@ static void test_distance_matrix(void **state)
     }
 }
 
+/* The numpy-exact helpers of reduce.h (inverse, reciprocal lattice, coordinates). */
+static void test_numpy_helpers(void **state)
+{
+    (void)state;
+    REQUIRE_DATA();
+    for (int s = 0; s < 2; s++) {
+        rt_cmp ci = {0}, cr = {0}, cs = {0}, cc = {0}, cf = {0};
+        for (int i = 0; i < sets[s]->n; i++) {
+            const rt_rec *r = &sets[s]->r[i];
+            const rt_field *iv = rt_get(r, "inv"), *rc = rt_get(r, "recip"), *csit = rt_get(r, "cart_sites"),
+                           *crow = rt_get(r, "cart_rows"), *frow = rt_get(r, "frac_rows");
+            int n = r->c.n;
+            if (!iv || !rc || !csit || !crow || !frow || n == 0) continue;
+            double inv[3][3], rec[3][3];
+            assert_int_equal(cb_lattice_inv(r->c.lattice, inv), 0);
+            assert_int_equal(cb_lattice_reciprocal(r->c.lattice, rec), 0);
+            rt_compare(&ci, &inv[0][0], iv->v, 9, 1e-12);
+            rt_compare(&cr, &rec[0][0], rc->v, 9, 1e-12);
+            double(*x)[3] = malloc((size_t)n * sizeof *x), (*y)[3] = malloc((size_t)n * sizeof *y);
+            assert_true(x && y);
+            for (int k = 0; k < n; k++) cb_lattice_dot_vec(r->c.lattice, r->c.frac[k], x[k]);
+            rt_compare(&cs, &x[0][0], csit->v, 3 * n, 1e-10);
+            cb_lattice_dot_rows(r->c.lattice, (const double(*)[3])r->c.frac, n, x);
+            rt_compare(&cc, &x[0][0], crow->v, 3 * n, 1e-10);
+            cb_lattice_dot_rows(inv, (const double(*)[3])csit->v, n, y);
+            rt_compare(&cf, &y[0][0], frow->v, 3 * n, 1e-10);
+            free(x);
+            free(y);
+        }
+        printf("%s:\n", set_names[s]);
+        rt_report("Lattice.inv_matrix", &ci);
+        rt_report("reciprocal_lattice", &cr);
+        rt_report("Structure.cart_coords", &cs);
+        rt_report("get_cartesian_coords (2-D)", &cc);
+        rt_report("get_fractional_coords (2-D)", &cf);
+        assert_int_equal(ci.within + ci.mismatched, 0);
+        assert_int_equal(cr.within + cr.mismatched, 0);
+        assert_int_equal(cs.within + cs.mismatched, 0);
+        assert_int_equal(cc.within + cc.mismatched, 0);
+        assert_int_equal(cf.within + cf.mismatched, 0);
+    }
+}
+
 static void test_shortest_vectors_mask_tol(void **state)
 {
     (void)state;
@@ -289,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_distance_matrix),
+        cmocka_unit_test(test_numpy_helpers),
         cmocka_unit_test(test_shortest_vectors_mask_tol),
         cmocka_unit_test(test_minimum_image),
         cmocka_unit_test(test_reference_vectors),

@@ -308,7 +308,7 @@ static void test_spacegroup(void **state)
     (void)state;
     REQUIRE_DATA();
     for (int s = 0; s < 2; s++) {
-        long total = 0, same = 0, ntot = 0, nsame = 0;
+        long total = 0, same = 0, ntot = 0, nsame = 0, ptot = 0, psame = 0;
         for (int i = 0; i < sets[s]->n; i++) {
             const rt_rec *r = &sets[s]->r[i];
             const rt_field *sg = rt_get(r, "sg"), *sn = rt_get(r, "spg_niggli");
@@ -322,6 +322,19 @@ static void test_spacegroup(void **state)
                 else
                     printf("space group differs: %s (C %d, pymatgen %d)\n", r->id, rc ? -1 : g.number, (int)sg->v[0]);
             }
+            const rt_field *pl = rt_get(r, "prim_lattice"), *pz = rt_get(r, "prim_z"), *pf = rt_get(r, "prim_frac");
+            if (pl && pz && pf) {
+                cb_crystal prim;
+                ptot++;
+                if (cb_spg_primitive(&r->c, 0.1, &prim, NULL) == CB_OK) {
+                    int ok = prim.n == pz->n && memcmp(prim.lattice, pl->v, sizeof prim.lattice) == 0;
+                    for (int k = 0; ok && k < prim.n; k++)
+                        ok = prim.z[k] == (int)pz->v[k] && memcmp(prim.frac[k], pf->v + 3 * k, sizeof prim.frac[k]) == 0;
+                    psame += ok;
+                    if (!ok) printf("primitive cell differs: %s\n", r->id);
+                    cb_crystal_free(&prim);
+                }
+            }
             if (sn) {
                 cb_crystal red;
                 ntot++;
@@ -331,10 +344,12 @@ static void test_spacegroup(void **state)
                 }
             }
         }
-        printf("%s: space group (symprec 0.1): %ld of %ld agree; spglib Niggli: %ld of %ld bit-identical\n",
-               set_names[s], same, total, nsame, ntot);
+        printf("%s: space group (symprec 0.1): %ld of %ld agree; spglib Niggli: %ld of %ld bit-identical;"
+               " find_primitive: %ld of %ld bit-identical\n",
+               set_names[s], same, total, nsame, ntot, psame, ptot);
         assert_int_equal(same, total);
         assert_int_equal(nsame, ntot);
+        assert_int_equal(psame, ptot);
     }
 }
 

@@ -72,6 +72,11 @@ int cb_cif_parse_opts(const char *text, size_t len, const char *source, const cb
                       cb_crystal **out, int *n_out, cb_error *err);
 int cb_cif_parse_one_opts(const char *text, size_t len, const char *source, const cb_cif_options *opt,
                           cb_crystal *out, cb_error *err);
+int cb_cif_read_file_opts(const char *path, const cb_cif_options *opt, cb_crystal **out, int *n_out,
+                          cb_error *err);
+/* Both flags on: what the dataset readers use (dataset.h), because every reference
+ * number was computed from structures that went through pymatgen's CifParser. */
+extern const cb_cif_options cb_cif_pymatgen;
 
 /* P1 CIF text of c in pymatgen's CifWriter layout, byte for byte what
  * CifWriter(structure) writes for an ordered structure without oxidation states:

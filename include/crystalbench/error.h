@@ -37,4 +37,7 @@ void cb_error_prefix(cb_error *err, const char *fmt, ...)
 
 void cb_error_clear(cb_error *err);
 
+/* "CB_ERR_PARSE" etc.; "CB_ERR_UNKNOWN" for a value outside the enum. */
+const char *cb_status_name(int code);
+
 #endif

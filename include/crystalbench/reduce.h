@@ -19,6 +19,21 @@
 
 #include "crystalbench/crystal.h"
 
+/* ---- numpy-exact lattice helpers (for StructureMatcher and other ports) ---- */
+
+/* Lattice.inv_matrix = numpy.linalg.inv(m), bit for bit (crystal.h's cb_mat3_inverse
+ * uses cofactors and differs in the last bits).  Non-zero for a non-finite matrix or an
+ * exactly zero pivot, where numpy raises LinAlgError. */
+int cb_lattice_inv(const double m[3][3], double inv[3][3]);
+/* Lattice.reciprocal_lattice (with 2π): inv(m)ᵀ · 2 · π. */
+int cb_lattice_reciprocal(const double m[3][3], double rec[3][3]);
+/* Lattice.get_cartesian_coords(f) for an (n, 3) array: numpy.dot(f, m) (a single row
+ * sums plainly, n >= 2 rows with fused multiply-adds, as numpy + OpenBLAS do).  Also
+ * get_fractional_coords(cart) when given inv = cb_lattice_inv(m).  out may not alias f. */
+void cb_lattice_dot_rows(const double m[3][3], const double (*f)[3], int n, double (*out)[3]);
+/* The same for ONE site given as a 1-D vector (PeriodicSite.coords / frac_coords). */
+void cb_lattice_dot_vec(const double m[3][3], const double f[3], double out[3]);
+
 /* ---- LLL reduction (§5.3): Lattice._calculate_lll(delta = 0.75) ---- */
 
 typedef struct cb_lll {

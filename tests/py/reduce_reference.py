@@ -19,12 +19,16 @@ Record layout (one "key values..." line each; absent keys = not computed):
   niggli 9 | niggli_error <message>
   reduced 9 and reduced_frac n*3 (Structure.get_reduced_structure())
   dmat n*n                   Structure.distance_matrix
+  inv 9, recip 9             Lattice.inv_matrix, Lattice.reciprocal_lattice
+  cart_sites n*3             Structure.cart_coords (one numpy dot per site)
+  cart_rows, frac_rows n*3   Lattice.get_cartesian_coords(frac) / get_fractional_coords(cart), 2-D
   lllfrac n*3                Lattice.get_lll_frac_coords(frac_coords)
   psv_f2 m m*3, psv_mask n*m, psv_tol 3, psv_d2 n*m, psv_vec n*m*3
                              pbc_shortest_vectors(lattice, frac, f2, mask, True, tol)
   sphere_center 3, sphere_r r, sphere k*8 ("index img0 img1 img2 dist f0 f1 f2")
   maps_other 9, maps_ltol, maps_atol, maps k*9   find_all_mappings(reduced, other)
   sg n                       SpacegroupAnalyzer(s, symprec=0.1).get_space_group_number()
+  prim_lattice 9, prim_z, prim_frac   ... .find_primitive()
   spg_niggli 9               spglib.niggli_reduce(lattice, 1e-5)
   END
 """
@@ -135,6 +139,9 @@ def emit_reduced(w, s, rng):
 
 def emit_pbc(w, s, L, rng):
     w(f"dmat {fmt(s.distance_matrix)}\n")
+    w(f"inv {fmt(L.inv_matrix)}\nrecip {fmt(L.reciprocal_lattice.matrix)}\n")
+    w(f"cart_sites {fmt(s.cart_coords)}\ncart_rows {fmt(L.get_cartesian_coords(s.frac_coords))}\n")
+    w(f"frac_rows {fmt(L.get_fractional_coords(s.cart_coords))}\n")
     w(f"lllfrac {fmt(L.get_lll_frac_coords(s.frac_coords))}\n")
 
     # pbc_shortest_vectors with a mask and an LLL fractional tolerance, against a
@@ -153,7 +160,11 @@ def emit_sg(w, s, L):
     import spglib
 
     try:
-        w(f"sg {SpacegroupAnalyzer(s, symprec=0.1).get_space_group_number()}\n")
+        sga = SpacegroupAnalyzer(s, symprec=0.1)
+        w(f"sg {sga.get_space_group_number()}\n")
+        p = sga.find_primitive()
+        w(f"prim_lattice {fmt(p.lattice.matrix)}\nprim_z {' '.join(str(x.Z) for x in p.species)}\n")
+        w(f"prim_frac {fmt(p.frac_coords)}\n")
     except Exception as e:
         w(f"sg_error {type(e).__name__}\n")
     red = spglib.niggli_reduce(L.matrix, eps=1e-5)
