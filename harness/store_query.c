@@ -115,15 +115,20 @@ static void filter_bind(sqlite3_stmt *st, const cb_run_filter *f, int done_only)
         sqlite3_bind_text(st, 5, cb_run_status_name(f->status), -1, SQLITE_STATIC);
 }
 
-/* Runs every row of st into a malloc'd array. */
-static int collect_runs(cb_store *s, sqlite3_stmt *st, cb_run **runs, size_t *n,
-                        const char *what, cb_error *err)
+/* Reads every row of st (then finalizes it) into a malloc'd array of elem-byte items:
+ * read_row fills one item and returns non-zero only when out of memory (having freed
+ * what it allocated); free_items releases a partial array on failure. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *item);
+typedef void (*items_free)(void *items, size_t n);
+
+static int collect_rows(cb_store *s, sqlite3_stmt *st, size_t elem, row_reader read_row,
+                        items_free free_items, void **out, size_t *n, const char *what, cb_error *err)
 {
-    cb_run *items = NULL;
+    char *items = NULL;
     size_t count = 0, cap = 0;
     int rc = CB_OK, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&items, &cap, count, sizeof *items) || read_run(st, &items[count])) {
+        if (grow((void **)&items, &cap, count, elem) || read_row(st, items + count * elem)) {
             rc = cb_fail(err, CB_ERR_NOMEM, "%s: %s: out of memory", s->path, what);
             break;
         }
@@ -132,12 +137,21 @@ static int collect_runs(cb_store *s, sqlite3_stmt *st, cb_run **runs, size_t *n,
     if (!rc && step != SQLITE_DONE) rc = cb_store_db_fail(s, CB_ERR_DB, what, err);
     sqlite3_finalize(st);
     if (rc) {
-        cb_runs_free(items, count);
+        free_items(items, count);
         return rc;
     }
-    *runs = items;
+    *out = items;
     *n = count;
     return CB_OK;
+}
+
+static int read_run_row(sqlite3_stmt *st, void *item) { return read_run(st, item); }
+static void free_runs(void *items, size_t n) { cb_runs_free(items, n); }
+
+static int collect_runs(cb_store *s, sqlite3_stmt *st, cb_run **runs, size_t *n,
+                        const char *what, cb_error *err)
+{
+    return collect_rows(s, st, sizeof **runs, read_run_row, free_runs, (void **)runs, n, what, err);
 }
 
 int cb_store_list_runs(cb_store *s, const cb_run_filter *f, cb_run **runs, size_t *n,
@@ -243,6 +257,37 @@ void cb_train_points_free(cb_train_point *p, size_t n)
     free(p);
 }
 
+static int read_metric_row(sqlite3_stmt *st, void *item)
+{
+    cb_metric *m = item;
+    int bad = 0;
+    m->name = column_dup(st, 0, &bad);
+    m->value = column_value(st, 1);
+    return bad;
+}
+static void free_metrics(void *items, size_t n) { cb_metrics_free(items, n); }
+
+static int read_sample_row(sqlite3_stmt *st, void *item)
+{
+    cb_sample *x = item;
+    int bad = 0;
+    x->idx = sqlite3_column_int64(st, 0);
+    x->cif = column_dup(st, 1, &bad);
+    return bad;
+}
+static void free_samples(void *items, size_t n) { cb_samples_free(items, n); }
+
+static int read_train_row(sqlite3_stmt *st, void *item)
+{
+    cb_train_point *p = item;
+    int bad = 0;
+    p->step = sqlite3_column_int64(st, 0);
+    p->name = column_dup(st, 1, &bad);
+    p->value = column_value(st, 2);
+    return bad;
+}
+static void free_train_points(void *items, size_t n) { cb_train_points_free(items, n); }
+
 int cb_store_get_metrics(cb_store *s, int64_t run_id, cb_metric **out, size_t *n,
                          cb_error *err)
 {
@@ -257,31 +302,7 @@ int cb_store_get_metrics(cb_store *s, int64_t run_id, cb_metric **out, size_t *n
                                      &st, what, err)))
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
-    cb_metric *items = NULL;
-    size_t count = 0, cap = 0;
-    int step, bad = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&items, &cap, count, sizeof *items)) {
-            bad = 1;
-            break;
-        }
-        items[count].name = column_dup(st, 0, &bad);
-        items[count].value = column_value(st, 1);
-        if (bad) break;
-        count++;
-    }
-    if (bad)
-        rc = cb_fail(err, CB_ERR_NOMEM, "%s: %s: out of memory", s->path, what);
-    else if (step != SQLITE_DONE)
-        rc = cb_store_db_fail(s, CB_ERR_DB, what, err);
-    sqlite3_finalize(st);
-    if (rc) {
-        cb_metrics_free(items, count);
-        return rc;
-    }
-    *out = items;
-    *n = count;
-    return CB_OK;
+    return collect_rows(s, st, sizeof **out, read_metric_row, free_metrics, (void **)out, n, what, err);
 }
 
 int cb_store_get_metric(cb_store *s, int64_t run_id, const char *name, double *value,
@@ -321,31 +342,7 @@ int cb_store_get_samples(cb_store *s, int64_t run_id, cb_sample **out, size_t *n
                                      &st, what, err)))
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
-    cb_sample *items = NULL;
-    size_t count = 0, cap = 0;
-    int step, bad = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&items, &cap, count, sizeof *items)) {
-            bad = 1;
-            break;
-        }
-        items[count].idx = sqlite3_column_int64(st, 0);
-        items[count].cif = column_dup(st, 1, &bad);
-        if (bad) break;
-        count++;
-    }
-    if (bad)
-        rc = cb_fail(err, CB_ERR_NOMEM, "%s: %s: out of memory", s->path, what);
-    else if (step != SQLITE_DONE)
-        rc = cb_store_db_fail(s, CB_ERR_DB, what, err);
-    sqlite3_finalize(st);
-    if (rc) {
-        cb_samples_free(items, count);
-        return rc;
-    }
-    *out = items;
-    *n = count;
-    return CB_OK;
+    return collect_rows(s, st, sizeof **out, read_sample_row, free_samples, (void **)out, n, what, err);
 }
 
 int cb_store_get_train_log(cb_store *s, int64_t run_id, const char *name,
@@ -363,32 +360,7 @@ int cb_store_get_train_log(cb_store *s, int64_t run_id, const char *name,
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
     if (name) sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    cb_train_point *items = NULL;
-    size_t count = 0, cap = 0;
-    int step, bad = 0;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow((void **)&items, &cap, count, sizeof *items)) {
-            bad = 1;
-            break;
-        }
-        items[count].step = sqlite3_column_int64(st, 0);
-        items[count].name = column_dup(st, 1, &bad);
-        items[count].value = column_value(st, 2);
-        if (bad) break;
-        count++;
-    }
-    if (bad)
-        rc = cb_fail(err, CB_ERR_NOMEM, "%s: %s: out of memory", s->path, what);
-    else if (step != SQLITE_DONE)
-        rc = cb_store_db_fail(s, CB_ERR_DB, what, err);
-    sqlite3_finalize(st);
-    if (rc) {
-        cb_train_points_free(items, count);
-        return rc;
-    }
-    *out = items;
-    *n = count;
-    return CB_OK;
+    return collect_rows(s, st, sizeof **out, read_train_row, free_train_points, (void **)out, n, what, err);
 }
 
 /* ---- reference cache ---- */
