@@ -16,9 +16,11 @@ typedef struct cb_command {
 
 int cb_cmd_data_stats(int argc, char **argv);
 int cb_cmd_data_convert(int argc, char **argv);
+int cb_cmd_eval_csp(int argc, char **argv);
 
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
+extern const char cb_usage_eval_csp[];
 
 /* True when argv holds -h or --help (before a "--"). */
 int cb_wants_help(int argc, char **argv);

@@ -11,6 +11,8 @@ static const cb_command commands[] = {
      cb_usage_data_stats, cb_cmd_data_stats},
     {"data", "convert", "convert between CSV, a folder of CIFs, a CIF file and extxyz",
      cb_usage_data_convert, cb_cmd_data_convert},
+    {"eval", "csp", "CSP match rate and RMSE of predictions against targets (StructureMatcher)",
+     cb_usage_eval_csp, cb_cmd_eval_csp},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

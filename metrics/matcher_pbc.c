@@ -1,0 +1,195 @@
+/* The matcher's shortest periodic vectors: coord_cython.pbc_shortest_vectors(avg, B + t,
+ * fA, mask, lll_frac_tol) as pymatgen computes it (metrics.md §5.10, §5.12), with two
+ * exact shortcuts, because this loop is most of the matcher's time:
+ *
+ *   - A's side (its LLL coordinates, wrapped, Cartesian) is computed once per lattice
+ *     mapping instead of once per translation: the same numbers, computed once;
+ *   - of the 27 images of the LLL cell, only those that can be the minimum are
+ *     evaluated.  With G = L·Lᵀ the LLL metric, u the wrapped LLL-fractional separation
+ *     and t an image, |pre + img_t|² ≥ λ_min(G)·|u + t|².  An image whose bound exceeds
+ *     the exactly computed distance of the nearest-looking image t* = −round(u) (plus
+ *     margins far above rounding) is strictly longer than the minimum: it can be
+ *     neither the minimum nor tie with it.  Usually only t* survives.  The images that
+ *     remain are evaluated in pymatgen's (i, j, k) order with its exact arithmetic and
+ *     the same first-strict-minimum rule, so d2 and the vectors are bit-identical to
+ *     the full scan (tests/test_matcher.c compares with core's cb_pbc_shortest_vectors). */
+#include <math.h>
+#include <string.h>
+
+#include "crystalbench/reduce.h"
+#include "matcher_internal.h"
+
+#define FORBIDDEN CB_MATCH_FORBIDDEN
+
+/* |x − round(x)| for C's round (half away from zero, as the Cython kernels use):
+ * the distance to the nearest integer does not depend on how ties are broken, so
+ * rint (one instruction with SSE4.1; libm's round is a call) gives the same bits. */
+static inline double int_dist(double x) { return fabs(x - rint(x)); }
+
+/* Smallest eigenvalue of a symmetric positive 3×3 matrix (closed form, Smith 1961). */
+static double min_eigenvalue(const double g[3][3])
+{
+    double tr = g[0][0] + g[1][1] + g[2][2];
+    double p1 = g[0][1] * g[0][1] + g[0][2] * g[0][2] + g[1][2] * g[1][2];
+    double q = tr / 3;
+    double p2 = (g[0][0] - q) * (g[0][0] - q) + (g[1][1] - q) * (g[1][1] - q) + (g[2][2] - q) * (g[2][2] - q) + 2 * p1;
+    if (!(p2 > 0)) return q;
+    double p = sqrt(p2 / 6);
+    double b[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) b[i][j] = (g[i][j] - (i == j ? q : 0)) / p;
+    double r = cb_mat3_det(b) / 2;
+    double phi = r <= -1 ? M_PI / 3 : (r >= 1 ? 0 : acos(r) / 3);
+    double lmin = q + 2 * p * cos(phi + 2 * M_PI / 3);
+    return isfinite(lmin) ? lmin : 0;
+}
+
+int cb_match_lll_init(cb_match_lll *m, const double avg[3][3], double stol, double norm, cb_error *err)
+{
+    int rc = cb_lll_reduce(avg, &m->lll, err);
+    if (rc) return rc;
+    const double(*L)[3] = m->lll.matrix;
+
+    /* lll_frac_tol = get_lll_reduced_lattice().reciprocal_lattice.abc · stol / (π · norm) */
+    double rec[3][3];
+    if (cb_lattice_reciprocal(L, rec)) return cb_fail(err, CB_ERR_INVALID, "matcher: singular LLL lattice");
+    for (int k = 0; k < 3; k++) {
+        double abc = sqrt(rec[k][0] * rec[k][0] + rec[k][1] * rec[k][1] + rec[k][2] * rec[k][2]);
+        m->frac_tol[k] = abc * stol / (M_PI * norm);
+    }
+
+    /* images (Cython dot_2d: sums from 0 in index order) */
+    for (int t = 0; t < 27; t++) {
+        double f[3] = {(double)(t / 9 - 1), (double)(t / 3 % 3 - 1), (double)(t % 3 - 1)};
+        for (int j = 0; j < 3; j++) {
+            double acc = 0;
+            for (int k = 0; k < 3; k++) acc += f[k] * L[k][j];
+            m->img[t][j] = acc;
+        }
+    }
+
+    /* The pruning bound: λ_safe well below λ_min (the closed form can lose ~1e-8·tr
+     * near a double root), margins far above the rounding of what is compared. */
+    double g[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) g[i][j] = L[i][0] * L[j][0] + L[i][1] * L[j][1] + L[i][2] * L[j][2];
+    double tr = g[0][0] + g[1][1] + g[2][2];
+    double lsafe = min_eigenvalue(g) * (1 - 1e-6) - 1e-6 * tr;
+    m->inv_lambda = lsafe > 1e-6 * tr ? 1 / lsafe : 0;
+    m->margin = 1e-9 * tr;
+    return CB_OK;
+}
+
+void cb_match_lll_side(const cb_match_lll *m, const double (*f)[3], int n, double (*g)[3], double (*w)[3],
+                       double (*c)[3])
+{
+    cb_lll_frac_coords(&m->lll, f, n, g);
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < 3; k++) w[i][k] = g[i][k] - floor(g[i][k]); /* Cython `% 1` */
+        for (int j = 0; j < 3; j++) {                                   /* dot_2d_mod */
+            double s = 0;
+            for (int k = 0; k < 3; k++) s += w[i][k] * m->lll.matrix[k][j];
+            c[i][j] = s;
+        }
+    }
+}
+
+/* The full scan: pymatgen's loop. */
+static int scan_all(const cb_match_lll *m, const double pre[3], double *best)
+{
+    int bk = 13; /* the zero image; only kept if every distance is NaN */
+    *best = 1e100;
+    for (int t = 0; t < 27; t++) {
+        const double *it = m->img[t];
+        double x = pre[0] + it[0], y = pre[1] + it[1], z = pre[2] + it[2];
+        double d = x * x + y * y + z * z;
+        if (d < *best) {
+            *best = d;
+            bk = t;
+        }
+    }
+    return bk;
+}
+
+/* Shortest image of pre = c2 − c1 (LLL-fractional separation u = w2 − w1 ∈ [−1, 1]³):
+ * pymatgen's first strict minimum over the 27 images, evaluating only the images the
+ * bound cannot exclude. */
+static void shortest_image(const cb_match_lll *m, const double pre[3], const double u[3], double *d2, double v[3])
+{
+    double best;
+    int bk;
+    if (!(m->inv_lambda > 0)) {
+        bk = scan_all(m, pre, &best);
+    } else {
+        /* t* = −round(u): x = u + t* ∈ [−½, ½]³; on every axis another offset gives a
+         * term of at least (1 − |x_k|)². */
+        double rmin = 1;
+        int nt = 0;
+        for (int k = 0; k < 3; k++) {
+            double t = -rint(u[k]);
+            t = t < -1 ? -1 : (t > 1 ? 1 : t);
+            double r = 1 - fabs(u[k] + t);
+            if (r < rmin) rmin = r;
+            nt = nt * 3 + (int)t + 1;
+        }
+        const double *im = m->img[nt];
+        double x0 = pre[0] + im[0], x1 = pre[1] + im[1], x2 = pre[2] + im[2];
+        double upper = x0 * x0 + x1 * x1 + x2 * x2;
+        double lim = (upper * (1 + 1e-9) + m->margin) * m->inv_lambda;
+        best = upper;
+        bk = nt;
+        if (!(rmin * rmin > lim)) {
+            /* several candidates: visit those whose partial bounds stay within lim */
+            double q[3][3];
+            for (int k = 0; k < 3; k++)
+                for (int t = 0; t < 3; t++) q[k][t] = (u[k] + (t - 1)) * (u[k] + (t - 1));
+            best = 1e100;
+            bk = 13;
+            for (int a = 0; a < 3; a++) {
+                if (q[0][a] > lim) continue;
+                for (int b = 0; b < 3; b++) {
+                    double qab = q[0][a] + q[1][b];
+                    if (qab > lim) continue;
+                    for (int c = 0; c < 3; c++) {
+                        if (qab + q[2][c] > lim) continue;
+                        int t = a * 9 + b * 3 + c;
+                        const double *it = m->img[t];
+                        double dx = pre[0] + it[0], dy = pre[1] + it[1], dz = pre[2] + it[2];
+                        double d = dx * dx + dy * dy + dz * dz;
+                        if (d < best) {
+                            best = d;
+                            bk = t;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    *d2 = best;
+    for (int l = 0; l < 3; l++) v[l] = pre[l] + m->img[bk][l];
+}
+
+void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, const cb_match_side *b,
+                       const cb_match_side *a, double (*vecs)[3], double *d2)
+{
+    const double t0 = m->frac_tol[0], t1 = m->frac_tol[1], t2 = m->frac_tol[2];
+    for (int i = 0; i < n; i++) {
+        const double *gb = b->g[i], *wb = b->w[i], *cb = b->c[i];
+        for (int j = 0; j < n; j++) {
+            size_t at = (size_t)i * (size_t)n + (size_t)j;
+            const double *ga = a->g[j];
+            /* branch-free: every axis is tested (pymatgen stops at the first failure;
+             * the outcome is the same) */
+            int within = !mask[at] & (int_dist(ga[0] - gb[0]) <= t0) & (int_dist(ga[1] - gb[1]) <= t1) &
+                         (int_dist(ga[2] - gb[2]) <= t2);
+            if (!within) {
+                d2[at] = FORBIDDEN; /* vecs[at] is not written: see cb_match_shortest's contract */
+                continue;
+            }
+            const double *wa = a->w[j], *ca = a->c[j];
+            double pre[3] = {ca[0] - cb[0], ca[1] - cb[1], ca[2] - cb[2]};
+            double u[3] = {wa[0] - wb[0], wa[1] - wb[1], wa[2] - wb[2]};
+            shortest_image(m, pre, u, &d2[at], vecs[at]);
+        }
+    }
+}
