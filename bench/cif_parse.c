@@ -4,6 +4,7 @@
  *
  *   bench_cif_parse [CSV] [--repeat N] [--no-python]
  * CSV defaults to $CB_SHARED_DIR/data/mp_20/test.csv (or ../shared/...). */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static double python_seconds_per_cif(const char *path, const char *python)
 
 int main(int argc, char **argv)
 {
+    openblas_set_num_threads(1); /* as the CLI: no BLAS worker threads for 3x3 LAPACK calls */
     const char *path = NULL;
     int repeat = 5, with_python = 1;
     for (int i = 1; i < argc; i++) {

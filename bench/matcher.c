@@ -14,6 +14,7 @@
  * --slowest N lists the N pairs on which cb_match_rms_dist spends the most time. */
 #include <libgen.h>
 #include <math.h>
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,7 @@ static void python_retime(const char *path, int limit, const bucket *b)
 
 int main(int argc, char **argv)
 {
+    openblas_set_num_threads(1); /* as the CLI: no BLAS worker threads for 3x3 LAPACK calls */
     const char *path = NULL;
     int repeat = 3, py_limit = 0, slowest = 0;
     for (int i = 1; i < argc; i++) {

@@ -1,5 +1,6 @@
 /* crystalbench: train, sample and score generative models of crystals.
  * This file only dispatches; each command lives in harness/cli_<group>.c. */
+#include <cblas.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,9 @@ int cb_usage_error(const char *usage, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
+    /* Metrics call LAPACK on 3x3 systems only; OpenBLAS's worker threads would then
+     * spin on the other core for nothing.  Commands that train set their own count. */
+    openblas_set_num_threads(1);
     if (argc < 2) {
         print_overview(stderr);
         return CB_EXIT_USAGE;

@@ -36,8 +36,9 @@ static int check_opts(const cb_matcher_opts *o, cb_error *err)
     if (!o) return cb_fail(err, CB_ERR_USAGE, "matcher: no options given");
     if (!(o->ltol > 0) || !(o->stol > 0) || !(o->angle_tol > 0) || !isfinite(o->ltol) || !isfinite(o->stol) ||
         !isfinite(o->angle_tol))
-        return cb_fail(err, CB_ERR_USAGE, "matcher: tolerances must be positive and finite (ltol %g, stol %g, angle_tol %g)",
-                       o->ltol, o->stol, o->angle_tol);
+        return cb_fail(err, CB_ERR_USAGE,
+                       "matcher: tolerances must be positive and finite (ltol %g, stol %g, angle_tol %g)", o->ltol,
+                       o->stol, o->angle_tol);
     return CB_OK;
 }
 

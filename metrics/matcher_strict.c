@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/npmath.h"
 #include "crystalbench/reduce.h"
 #include "lap.h"
 #include "matcher_internal.h"
@@ -27,21 +26,20 @@ typedef struct strict_ctx {
     unsigned char *mask; /* [i(B) * n + j(A)]: species differ */
     int *ta, n_ta, sb;   /* translation candidates: A sites of B[sb]'s species */
     double pb[6];        /* B's lattice parameters */
-    double (*cc)[3];     /* A's Cartesian coordinates */
-    double (*fa)[3];      /* per mapping: A in the mapped basis, wrapped */
-    cb_match_side sa_side; /* per mapping: fA in the LLL basis of avg */
-    double (*fbt)[3];     /* per translation: B + t */
-    cb_match_side sb_side; /* per translation: B + t in the LLL basis */
-    double (*vecs)[3]; /* n × n */
-    double *d2;        /* n × n */
+    double (*cc)[3];         /* A's Cartesian coordinates */
+    double (*fa)[3];         /* per mapping: A in the mapped basis, wrapped */
+    cb_match_side sa_side;   /* per mapping: fA in the LLL basis of avg */
+    double (*fbt)[3];        /* per translation: B + t */
+    cb_match_side sb_side;   /* per translation: B + t in the LLL basis */
+    double (*vecs)[3];       /* n × n shortest vectors */
+    double *d2;              /* n × n their squared lengths (the assignment costs) */
     double (*short_vecs)[3]; /* n: the assigned vectors */
-    double *dist;
-    int *sol;
+    double *dist;            /* n: normalised distances */
+    int *sol;                /* n: the assignment */
     cb_lap lap;
     /* result */
     int have_best;
     double best_val, best_rms, best_max;
-    int stop;
     int rc;
     cb_error *err;
 } strict_ctx;
@@ -91,7 +89,7 @@ static int coord_subset(const strict_ctx *s, const double tol[3])
     for (int i = 0; i < n; i++) {
         int ok = 0;
         for (int j = 0; j < n && !ok; j++) {
-            if (s->mask[i * n + j]) continue;
+            if (s->mask[(size_t)i * (size_t)n + (size_t)j]) continue;
             ok = 1;
             for (int k = 0; k < 3 && ok; k++) {
                 double d = s->fbt[i][k] - s->fa[j][k];
@@ -190,10 +188,7 @@ static int on_mapping(const cb_lattice_map *map, void *ctx)
             s->best_val = val;
             s->best_rms = rms;
             s->best_max = maxd;
-            if ((s->mode == MATCH_FIT || val < 1e-5) && val < s->o->stol) {
-                s->stop = 1;
-                return 1;
-            }
+            if ((s->mode == MATCH_FIT || val < 1e-5) && val < s->o->stol) return 1; /* early exit */
         }
     }
     return 0;
@@ -246,10 +241,11 @@ int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crys
 {
     out->matched = 0;
     out->rms = out->max_dist = NAN;
-    if (a->n != b->n || a->n < 1 || !same_species(a, b)) return CB_OK;
+    if (a->n != b->n || a->n < 1) return CB_OK;
     for (int i = 0; i < a->n; i++)
         if (a->z[i] < 1 || a->z[i] > CB_MAX_Z || b->z[i] < 1 || b->z[i] > CB_MAX_Z)
             return cb_fail(err, CB_ERR_INVALID, "matcher: site %d has an unknown element", i + 1);
+    if (!same_species(a, b)) return CB_OK;
 
     strict_ctx s;
     memset(&s, 0, sizeof s);
@@ -269,7 +265,8 @@ int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crys
     int best_row = -1, best_sum = -1;
     for (int i = 0; i < n; i++) {
         int sum = 0;
-        for (int j = 0; j < n; j++) sum += s.mask[i * n + j] = (unsigned char)(b->z[i] != a->z[j]);
+        unsigned char *row = s.mask + (size_t)i * (size_t)n;
+        for (int j = 0; j < n; j++) sum += row[j] = (unsigned char)(b->z[i] != a->z[j]);
         if (sum > best_sum) {
             best_sum = sum;
             best_row = i;
@@ -277,7 +274,7 @@ int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crys
     }
     s.sb = best_row;
     for (int j = 0; j < n; j++)
-        if (!s.mask[best_row * n + j]) s.ta[s.n_ta++] = j;
+        if (!s.mask[(size_t)best_row * (size_t)n + (size_t)j]) s.ta[s.n_ta++] = j;
 
     for (int i = 0; i < n; i++) cb_lattice_dot_vec(a->lattice, a->frac[i], s.cc[i]); /* site.coords */
     cb_lattice_parameters(b->lattice, s.pb);
