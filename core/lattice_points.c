@@ -333,21 +333,58 @@ static int cand_select(const cb_sphere_point *pts, const double (*cart)[3], int 
     return 0;
 }
 
+/* |acos(c)·180/π − target| < atol with get_angles' arithmetic (clip, arccos · 180 / π). */
+static int angle_exact(double c, double target, double atol)
+{
+    if (c > 1) c = 1;
+    if (c < -1) c = -1;
+    double ang = acos(c) * 180.0 / M_PI;
+    return fabs(ang - target) < atol;
+}
+
+/* The angle window as cosines, to decide most pairs without acos: the angle is a
+ * decreasing function of the cosine, so the window is an interval of cosines.  A
+ * cosine within CB_COS_MARGIN of an end (far above the rounding of acos, of the
+ * conversion to degrees and of the cos of the ends) or a NaN goes to angle_exact, so
+ * every decision is the one the acos comparison makes.  An end beyond [0°, 180°]
+ * is no end (every angle is inside it); an end exactly at 0° or 180° is kept, so that
+ * |angle − target| = atol at the clip point is decided exactly. */
+#define CB_COS_MARGIN 1e-9
+typedef struct cos_window {
+    double out_lo, in_lo, in_hi, out_hi; /* < out_lo or > out_hi: no; in (in_lo, in_hi): yes */
+} cos_window;
+
+static cos_window cos_window_of(double target, double atol)
+{
+    double hi_ang = target + atol, lo_ang = target - atol;
+    double clo = hi_ang > 180 ? -INFINITY : cos(hi_ang * M_PI / 180.0);
+    double chi = lo_ang < 0 ? INFINITY : cos(lo_ang * M_PI / 180.0);
+    cos_window w = {clo - CB_COS_MARGIN, clo + CB_COS_MARGIN, chi - CB_COS_MARGIN, chi + CB_COS_MARGIN};
+    if (!(w.in_lo < w.in_hi) || !isfinite(target) || !isfinite(atol)) /* no sure interior: always exact */
+        w = (cos_window){-INFINITY, INFINITY, -INFINITY, INFINITY};
+    return w;
+}
+
 /* ok[i * y->n + j] = |angle(x_i, y_j) − target| < atol, with get_angles' arithmetic:
  * np.inner (gemm: fma chains), two divisions, clip, arccos · 180 / π. */
 static unsigned char *angle_ok(const cand *x, const cand *y, double target, double atol)
 {
     unsigned char *ok = malloc((size_t)(x->n ? x->n : 1) * (size_t)(y->n ? y->n : 1));
     if (!ok) return NULL;
+    cos_window w = cos_window_of(target, atol);
     for (int i = 0; i < x->n; i++)
         for (int j = 0; j < y->n; j++) {
             double c = x->n > 1 && y->n > 1 ? cb_np_fdot3(x->cart[i], 1, y->cart[j], 1)
                                             : cb_np_dot3(x->cart[i], 1, y->cart[j], 1);
             c = c / x->len[i] / y->len[j];
-            if (c > 1) c = 1;
-            if (c < -1) c = -1;
-            double ang = acos(c) * 180.0 / M_PI;
-            ok[(size_t)i * (size_t)y->n + (size_t)j] = fabs(ang - target) < atol;
+            int v;
+            if (c < w.out_lo || c > w.out_hi)
+                v = 0;
+            else if (c > w.in_lo && c < w.in_hi)
+                v = 1;
+            else
+                v = angle_exact(c, target, atol);
+            ok[(size_t)i * (size_t)y->n + (size_t)j] = (unsigned char)v;
         }
     return ok;
 }

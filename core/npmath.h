@@ -17,6 +17,17 @@
 #ifndef CB_NPMATH_H
 #define CB_NPMATH_H
 
+/* Under the x86-64-v2 baseline fma() is a call into libm, and these kernels run in
+ * the matcher's inner loops.  CB_FMA_CLONES compiles a function twice (plain and with
+ * the FMA extension) and picks one at load time: fma() is exactly rounded in both, so
+ * the results are the same bits, and the baseline stays x86-64-v2.  ISO C mode
+ * (-std=c11) keeps -ffp-contract=off, so no other expression is fused in the clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__FMA__) && defined(__linux__)
+#define CB_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define CB_FMA_CLONES
+#endif
+
 /* ((x0·y0 + x1·y1) + x2·y2), elements sx / sy doubles apart. */
 double cb_np_dot3(const double *x, int sx, const double *y, int sy);
 /* fma(x2, y2, fma(x1, y1, x0·y0)), elements sx / sy doubles apart. */

@@ -169,27 +169,40 @@ static void shortest_image(const cb_match_lll *m, const double pre[3], const dou
     for (int l = 0; l < 3; l++) v[l] = pre[l] + m->img[bk][l];
 }
 
+#define ROW_CHUNK 256 /* columns tested per pass (a stack buffer) */
+
 void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, const cb_match_side *b,
                        const cb_match_side *a, double (*vecs)[3], double *d2)
 {
     const double t0 = m->frac_tol[0], t1 = m->frac_tol[1], t2 = m->frac_tol[2];
+    int keep[ROW_CHUNK];
     for (int i = 0; i < n; i++) {
         const double *gb = b->g[i], *wb = b->w[i], *cb = b->c[i];
-        for (int j = 0; j < n; j++) {
-            size_t at = (size_t)i * (size_t)n + (size_t)j;
-            const double *ga = a->g[j];
-            /* branch-free: every axis is tested (pymatgen stops at the first failure;
-             * the outcome is the same) */
-            int within = !mask[at] & (int_dist(ga[0] - gb[0]) <= t0) & (int_dist(ga[1] - gb[1]) <= t1) &
-                         (int_dist(ga[2] - gb[2]) <= t2);
-            if (!within) {
-                d2[at] = FORBIDDEN; /* vecs[at] is not written: see cb_match_shortest's contract */
-                continue;
+        const unsigned char *mrow = mask + (size_t)i * (size_t)n;
+        double *drow = d2 + (size_t)i * (size_t)n;
+        /* Two passes: the tolerance test for a run of columns without branches (about
+         * a third of the pairs pass, at random, so a branch per pair mispredicts), the
+         * passing columns listed in order; then the image search for those only.
+         * Every axis is tested (pymatgen stops at the first failure; the outcome is the
+         * same).  vecs of a forbidden pair is not written: see cb_match_shortest's
+         * contract. */
+        for (int j0 = 0; j0 < n; j0 += ROW_CHUNK) {
+            int j1 = n - j0 < ROW_CHUNK ? n : j0 + ROW_CHUNK, nk = 0;
+            for (int j = j0; j < j1; j++) {
+                const double *ga = a->g[j];
+                int within = !mrow[j] & (int_dist(ga[0] - gb[0]) <= t0) & (int_dist(ga[1] - gb[1]) <= t1) &
+                             (int_dist(ga[2] - gb[2]) <= t2);
+                drow[j] = FORBIDDEN;
+                keep[nk] = j;
+                nk += within;
             }
-            const double *wa = a->w[j], *ca = a->c[j];
-            double pre[3] = {ca[0] - cb[0], ca[1] - cb[1], ca[2] - cb[2]};
-            double u[3] = {wa[0] - wb[0], wa[1] - wb[1], wa[2] - wb[2]};
-            shortest_image(m, pre, u, &d2[at], vecs[at]);
+            for (int k = 0; k < nk; k++) {
+                int j = keep[k];
+                const double *wa = a->w[j], *ca = a->c[j];
+                double pre[3] = {ca[0] - cb[0], ca[1] - cb[1], ca[2] - cb[2]};
+                double u[3] = {wa[0] - wb[0], wa[1] - wb[1], wa[2] - wb[2]};
+                shortest_image(m, pre, u, &drow[j], vecs[(size_t)i * (size_t)n + (size_t)j]);
+            }
         }
     }
 }

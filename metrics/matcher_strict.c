@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crystalbench/reduce.h"
+#include "../core/npmath.h"
 #include "lap.h"
 #include "matcher_internal.h"
 
@@ -44,7 +45,7 @@ typedef struct strict_ctx {
     cb_error *err;
 } strict_ctx;
 
-double cb_match_sumsq(const double *x, int n)
+CB_FMA_CLONES double cb_match_sumsq(const double *x, int n)
 {
     /* OpenBLAS Haswell ddot: blocks of 16 into four 4-lane FMA accumulators, a fixed
      * reduction tree, then the remaining elements added plainly. */

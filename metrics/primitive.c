@@ -270,6 +270,28 @@ static int ctx_init(prim_ctx *c, const cb_crystal *s, double tol)
     return nfu;
 }
 
+/* cb_np_inv3 of the upper-triangular HNF m = [[a, b, c], [0, e, f], [0, 0, g]] with
+ * positive integer diagonal, without the general path (this search can try thousands
+ * of cells per structure).  For such an m, dgetf2 picks no row swap and leaves U = m,
+ * L = I (every multiplier is 0 · r = 0), so the forward substitution fma(−y, 0, y')
+ * returns y' unchanged, and what remains is the back substitution below, the same
+ * operations in the same order: the same bits (tests compare the two). */
+static void hnf_inv(const double m[3][3], double inv[3][3])
+{
+    double d0 = 1.0 / m[0][0], d1 = 1.0 / m[1][1], d2 = 1.0 / m[2][2];
+    for (int col = 0; col < 3; col++) {
+        double y0 = col == 0, y1 = col == 1, y2 = col == 2;
+        double x2 = y2 * d2;
+        y1 = y1 - x2 * m[1][2];
+        y0 = y0 - x2 * m[0][2];
+        double x1 = y1 * d1;
+        y0 = y0 - x1 * m[0][1];
+        inv[0][col] = y0 * d0;
+        inv[1][col] = x1;
+        inv[2][col] = x2;
+    }
+}
+
 /* Walks the Hermite normal forms of every det | nfu (det > 1) in get_hnf's order.
  * Returns 1 with *size set when try_cell accepted one (mh, inv filled), 0 if none. */
 static int search_cells(prim_ctx *c, int nfu, double mh[3][3], double inv[3][3], int *size)
@@ -285,7 +307,7 @@ static int search_cells(prim_ctx *c, int nfu, double mh[3][3], double inv[3][3],
                     for (int cc = 0; cc < a; cc++)
                         for (int f = 0; f < e; f++) {
                             double m[3][3] = {{a, b, cc}, {0, e, f}, {0, 0, gg}};
-                            if (cb_np_inv3(m, inv)) continue;
+                            hnf_inv(m, inv);
                             if (!rows_in_min_vecs(c, inv)) continue;
                             if (try_cell(c, m, inv, det)) {
                                 memcpy(mh, m, sizeof m);
