@@ -13,32 +13,19 @@
 
 #include "testutil.h"
 
-static char *run(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *status, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char *out = cb_test_run(cmd, status);
-    assert_non_null(out);
-    return out;
-}
-
 static void test_help_and_usage_errors(void **state)
 {
     (void)state;
     const char *cli = cb_test_cli();
     int st;
-    char *out = run(&st, "%s --help 2>&1", cli);
+    char *out = cb_test_runf(&st, "%s --help 2>&1", cli);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "data stats"));
     assert_non_null(strstr(out, "data convert"));
     free(out);
     const char *cmds[] = {"data stats", "data convert"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        out = run(&st, "%s %s --help 2>&1", cli, cmds[i]);
+        out = cb_test_runf(&st, "%s %s --help 2>&1", cli, cmds[i]);
         assert_int_equal(st, 0);
         assert_non_null(strstr(out, "usage: crystalbench"));
         free(out);
@@ -47,7 +34,7 @@ static void test_help_and_usage_errors(void **state)
                          "data stats --symprec -1 f.csv", "data stats --bogus f.csv", "data convert a",
                          "data convert --to nope a b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        out = run(&st, "%s %s 2>&1", cli, bad[i]);
+        out = cb_test_runf(&st, "%s %s 2>&1", cli, bad[i]);
         if (st != 2) fail_msg("'crystalbench %s' exited %d, expected 2 (usage)", bad[i], st);
         free(out);
     }
@@ -59,7 +46,7 @@ static void test_stats_mp20_test(void **state)
     const char *path = cb_test_data_file("mp_20/test.csv");
     if (!path) skip();
     int st;
-    char *out = run(&st, "%s data stats %s 2>&1", cb_test_cli(), path);
+    char *out = cb_test_runf(&st, "%s data stats %s 2>&1", cb_test_cli(), path);
     if (st != 0 || !strstr(out, ": 9046 structures, 0 unreadable")) fail_msg("unexpected output:\n%s", out);
     assert_non_null(strstr(out, "density (g/cm^3)"));
     assert_null(strstr(out, "space groups"));
@@ -67,7 +54,7 @@ static void test_stats_mp20_test(void **state)
     /* Space groups on a small file (spglib costs ms per structure). */
     const char *perov = cb_test_data_file("perov_5/val.csv");
     if (!perov) return;
-    out = run(&st, "head -c 60000 %s > /tmp/cb_sg_$$.csv; %s data stats --spacegroups /tmp/cb_sg_$$.csv 2>&1; "
+    out = cb_test_runf(&st, "head -c 60000 %s > /tmp/cb_sg_$$.csv; %s data stats --spacegroups /tmp/cb_sg_$$.csv 2>&1; "
               "rm -f /tmp/cb_sg_$$.csv", perov, cb_test_cli());
     if (!strstr(out, "space groups (spglib, symprec 0.1 A)")) fail_msg("no space groups:\n%s", out);
     free(out);
@@ -85,13 +72,13 @@ static void check_malformed_list(const char *tsv)
         char file[512], expect[512];
         if (sscanf(line, "%511[^\t]\t%511[^\t]", file, expect) != 2) fail_msg("bad line in %s: %s", tsv, line);
         int st;
-        char *out = run(&st, "%s data stats tests/data/malformed/%s 2>&1", cb_test_cli(), file);
+        char *out = cb_test_runf(&st, "%s data stats tests/data/malformed/%s 2>&1", cb_test_cli(), file);
         if (st != 1) fail_msg("%s: exit %d (expected 1); output:\n%s", file, st, out);
         if (!strstr(out, expect)) fail_msg("%s: output lacks '%s':\n%s", file, expect, out);
         if (!strstr(out, file)) fail_msg("%s: message does not name the file:\n%s", file, out);
         free(out);
         /* convert must fail the same way and write nothing. */
-        out = run(&st, "%s data convert tests/data/malformed/%s %s/out.xyz 2>&1", cb_test_cli(), file, tmp);
+        out = cb_test_runf(&st, "%s data convert tests/data/malformed/%s %s/out.xyz 2>&1", cb_test_cli(), file, tmp);
         if (st != 1) fail_msg("convert %s: exit %d (expected 1)", file, st);
         char err_line[1024];
         if (sscanf(out, "%1023[^\n]", err_line) != 1 || strchr(out, '\n') != strrchr(out, '\n'))
@@ -131,7 +118,7 @@ static void test_convert_round_trip(void **state)
     if (!path) skip();
     char *tmp = cb_test_tmpdir();
     int st;
-    char *out = run(&st,
+    char *out = cb_test_runf(&st,
                     "%1$s data convert %2$s %3$s/cifs 2>&1 && %1$s data convert %3$s/cifs %3$s/all.xyz 2>&1 && "
                     "%1$s data convert %3$s/all.xyz %3$s/back.csv 2>&1 && "
                     "%1$s data stats %3$s/back.csv 2>&1",

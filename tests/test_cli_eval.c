@@ -24,19 +24,6 @@
  * ~2 min). */
 #define PMG_ROWS 1000
 
-static char *run(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *status, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char *out = cb_test_run(cmd, status);
-    assert_non_null(out);
-    return out;
-}
-
 /* Runs eval csp with --json and returns the parsed object (the last line of stdout). */
 static cJSON *eval_json(const char *args_fmt, ...) __attribute__((format(printf, 1, 2)));
 static cJSON *eval_json(const char *args_fmt, ...)
@@ -47,7 +34,7 @@ static cJSON *eval_json(const char *args_fmt, ...)
     vsnprintf(args, sizeof args, args_fmt, ap);
     va_end(ap);
     int st;
-    char *out = run(&st, "%s eval csp --json %s", cb_test_cli(), args);
+    char *out = cb_test_runf(&st, "%s eval csp --json %s", cb_test_cli(), args);
     if (st != 0) fail_msg("eval csp %s: exit %d\n%s", args, st, out);
     cJSON *o = cJSON_Parse(out);
     if (!o) fail_msg("eval csp %s: stdout is not one JSON object:\n%s", args, out);
@@ -68,11 +55,11 @@ static void test_usage_and_errors(void **state)
     (void)state;
     const char *cli = cb_test_cli();
     int st;
-    char *out = run(&st, "%s eval csp --help", cli);
+    char *out = cb_test_runf(&st, "%s eval csp --help", cli);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "usage: crystalbench eval csp"));
     free(out);
-    out = run(&st, "%s --help", cli);
+    out = cb_test_runf(&st, "%s --help", cli);
     assert_non_null(strstr(out, "eval csp"));
     free(out);
     const char *bad[] = {"eval",
@@ -88,7 +75,7 @@ static void test_usage_and_errors(void **state)
                          "eval csp --pred a.csv --target b.csv extra",
                          "eval csp --pred a.csv --target"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        out = run(&st, "%s %s 2>&1", cli, bad[i]);
+        out = cb_test_runf(&st, "%s %s 2>&1", cli, bad[i]);
         if (st != 2) fail_msg("'crystalbench %s' exited %d, expected 2:\n%s", bad[i], st, out);
         free(out);
     }
@@ -116,7 +103,7 @@ static void test_usage_and_errors(void **state)
         }
     }
     for (int i = 0; i < n_fails; i++) {
-        out = run(&st, "%s eval csp %s --db %s/runs.db 2>&1", cli, fails[i].args, tmp);
+        out = cb_test_runf(&st, "%s eval csp %s --db %s/runs.db 2>&1", cli, fails[i].args, tmp);
         if (st != 1) fail_msg("eval csp %s: exit %d, expected 1:\n%s", fails[i].args, st, out);
         if (!strstr(out, fails[i].expect)) fail_msg("eval csp %s: output lacks '%s':\n%s", fails[i].args, fails[i].expect, out);
         if (strchr(out, '\n') != strrchr(out, '\n')) fail_msg("eval csp %s: error is not one line:\n%s", fails[i].args, out);
@@ -217,7 +204,7 @@ static void test_perov_self(void **state)
 
     /* The table form names the numbers and the run. */
     int st;
-    char *out = run(&st, "%s eval csp --pred %s --target %s --db %s/r.db --protocol cdvae", cb_test_cli(), perov,
+    char *out = cb_test_runf(&st, "%s eval csp --pred %s --target %s --db %s/r.db --protocol cdvae", cb_test_cli(), perov,
                     perov, tmp);
     assert_int_equal(st, 0);
     assert_non_null(strstr(out, "match rate"));
@@ -348,7 +335,7 @@ static void test_perturbed_vs_pymatgen(void **state)
     fclose(f);
     int st;
     t0 = cb_now();
-    char *out = run(&st, "%s %s %s %s", py, script, pred_sub, target_sub);
+    char *out = cb_test_runf(&st, "%s %s %s %s", py, script, pred_sub, target_sub);
     double py_seconds = cb_now() - t0;
     if (st != 0) fail_msg("pymatgen script failed (%d):\n%s", st, out);
     cJSON *rms = cJSON_Parse(out);
@@ -441,7 +428,7 @@ static void test_k_predictions(void **state)
            num(by_id, "match_rate"), num(one, "match_rate"), num(by_id, "rms_dist"));
     /* k = 3 does not fit 400 rows. */
     int st;
-    char *out = run(&st, "%s eval csp --pred %s --target %s --k 3 --no-db 2>&1", cb_test_cli(), opath, tpath);
+    char *out = cb_test_runf(&st, "%s eval csp --pred %s --target %s --k 3 --no-db 2>&1", cb_test_cli(), opath, tpath);
     assert_int_equal(st, 1);
     assert_non_null(strstr(out, "with k = 3 it needs 600"));
     free(out);

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,21 @@ char *cb_test_run(const char *cmd, int *status)
     int st = pclose(p);
     if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return buf;
+}
+
+char *cb_test_runf(int *status, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char *out = cb_test_run(cmd, status);
+    if (!out) {
+        fprintf(stderr, "cannot run: %s\n", cmd);
+        abort();
+    }
+    return out;
 }
 
 char *cb_test_read_file(const char *path, size_t *len)

@@ -19,6 +19,9 @@ char *cb_test_tmpdir(void);
 void cb_test_rmtree(const char *path);
 /* Runs a shell command and captures stdout (malloc'd, NUL-terminated) and the exit status. */
 char *cb_test_run(const char *cmd, int *status);
+/* cb_test_run with a printf-style command; aborts the test program when the command
+ * cannot be started (never returns NULL). */
+char *cb_test_runf(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *cb_test_read_file(const char *path, size_t *len);
 
