@@ -197,18 +197,6 @@ static int lt_x(int a, int b, const void *ctx)
     return cb_elements[z[a]].pmg_x < cb_elements[z[b]].pmg_x;
 }
 
-static long long gcd_ll(long long a, long long b)
-{
-    if (a < 0) a = -a;
-    if (b < 0) b = -b;
-    while (b) {
-        long long t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* pymatgen.core.composition.reduce_formula for integer amounts, elements in dict
  * (insertion) order.  Writes the formula to s and returns the factor. */
 static long long reduce_formula(int n, const int *z, const long long *amt, strbuf *s)
@@ -222,7 +210,7 @@ static long long reduce_formula(int n, const int *z, const long long *amt, strbu
         if (amt[order[i]] != 0) order[m++] = order[i];
 
     long long factor = 0; /* gcd over every amount, as monty.fractions.gcd */
-    for (int i = 0; i < n; i++) factor = gcd_ll(factor, amt[i]);
+    for (int i = 0; i < n; i++) factor = cb_gcd(factor, amt[i]);
     if (factor == 0) factor = 1; /* all zero: unreachable, amounts below tol are dropped */
 
     char poly[96] = "";

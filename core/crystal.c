@@ -198,3 +198,15 @@ void cb_wrap_frac(double f[3])
 }
 
 double cb_crystal_volume(const cb_crystal *c) { return cb_lattice_volume(c->lattice); }
+
+long long cb_gcd(long long a, long long b)
+{
+    if (a < 0) a = -a;
+    if (b < 0) b = -b;
+    while (b) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}

@@ -66,16 +66,6 @@ static void sort_by_symbol(const int *z, int *idx, int n)
     }
 }
 
-static int gcd(int a, int b)
-{
-    while (b) {
-        int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* pbc_coord_intersection(min_vecs, g − f, 2·super_ftol), in place, order kept. */
 static void prune_min_vecs(prim_ctx *c, const group *g, const double f[3])
 {
@@ -225,7 +215,7 @@ static int ctx_init(prim_ctx *c, const cb_crystal *s, double tol)
     int nfu = 0, maxlen = 0;
     const group *gmin = &c->g[0];
     for (int i = 0; i < c->n_groups; i++) {
-        nfu = gcd(nfu, c->g[i].len);
+        nfu = cb_gcd(nfu, c->g[i].len);
         if (c->g[i].len > maxlen) maxlen = c->g[i].len;
         if (c->g[i].len < gmin->len) gmin = &c->g[i];
     }

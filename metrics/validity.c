@@ -47,16 +47,6 @@ int cb_flowmm_absurd_crystal(cb_crystal *out, cb_error *err)
     return CB_OK;
 }
 
-static long gcd_l(long a, long b)
-{
-    while (b) {
-        long t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 int cb_reduced_composition(int n, const int *atom_types, int elems[CB_MAX_Z], long counts[CB_MAX_Z])
 {
     long per_z[CB_MAX_Z + 1] = {0};
@@ -73,7 +63,7 @@ int cb_reduced_composition(int n, const int *atom_types, int elems[CB_MAX_Z], lo
         if (per_z[z]) {
             elems[m] = z;
             counts[m] = per_z[z];
-            g = gcd_l(g, per_z[z]);
+            g = cb_gcd(g, per_z[z]);
             m++;
         }
     for (int i = 0; i < m; i++) counts[i] /= g;

@@ -87,6 +87,9 @@ void cb_crystal_composition(const cb_crystal *c, cb_composition *comp);
  * is too small. */
 int cb_composition_reduced_formula(const cb_composition *comp, char *out, size_t cap);
 
+/* Greatest common divisor of |a| and |b| (gcd(0, 0) = 0). */
+long long cb_gcd(long long a, long long b);
+
 /* Minimum-image distance matrix as pymatgen Structure.distance_matrix (metrics.md §5.12:
  * LLL-reduced basis, 27 images).  d must hold n*n doubles; d[i*n+i] = 0.  Returns
  * non-zero only on allocation failure or a singular lattice. */
