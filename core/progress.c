@@ -41,6 +41,8 @@ static void format_seconds(double s, char *out, size_t cap)
 
 static void draw(cb_progress *p, double now)
 {
+    /* A terminal gets one line redrawn in place; a log gets one plain line per draw. */
+    int tty = isatty(STDERR_FILENO);
     double elapsed = now - p->t_start;
     double rate = elapsed > 0 ? (double)p->done / elapsed : 0.0;
     char eta[32] = "", el[32];
@@ -54,18 +56,17 @@ static void draw(cb_progress *p, double now)
         bar[width] = '\0';
         format_seconds(rate > 0 ? (double)(p->total - (p->done < p->total ? p->done : p->total)) / rate : -1,
                        eta, sizeof eta);
-        fprintf(stderr, "\r%s [%s] %zu/%zu %.1f/s %s ETA %s%s%s", p->label, bar, p->done, p->total, rate,
+        fprintf(stderr, "%s%s [%s] %zu/%zu %.1f/s %s ETA %s%s%s", tty ? "\r" : "", p->label, bar, p->done, p->total, rate,
                 el, eta, p->note[0] ? "  " : "", p->note);
     } else {
-        fprintf(stderr, "\r%s %zu %.1f/s %s%s%s", p->label, p->done, rate, el, p->note[0] ? "  " : "",
+        fprintf(stderr, "%s%s %zu %.1f/s %s%s%s", tty ? "\r" : "", p->label, p->done, rate, el, p->note[0] ? "  " : "",
                 p->note);
     }
     /* Clear what a longer previous line left behind. */
-    fputs("\033[K", stderr);
-    if (!isatty(STDERR_FILENO)) fputc('\n', stderr);
+    fputs(tty ? "\033[K" : "\n", stderr);
     fflush(stderr);
     p->t_drawn = now;
-    p->drawn = isatty(STDERR_FILENO);
+    p->drawn = tty;
 }
 
 void cb_progress_update(cb_progress *p, size_t done)
