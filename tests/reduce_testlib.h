@@ -255,4 +255,34 @@ static void rt_report(const char *what, const rt_cmp *c)
            what, c->n_cases, c->identical, c->within, c->mismatched, c->max_diff);
 }
 
+/* ---- the two reference sets each test fills in its setup ---- */
+
+static rt_set g_random, g_mp20;
+static int g_have_random, g_have_mp20;
+static const rt_set *sets[2] = {&g_random, &g_mp20};
+static const char *set_names[2] = {"random", "mp_20"};
+
+/* CB_REDUCE_FULL=1: compare every MP-20 row instead of a sample. */
+static int rt_full_run(void)
+{
+    const char *f = getenv("CB_REDUCE_FULL");
+    return f && *f && strcmp(f, "0") != 0;
+}
+
+static int rt_teardown(void **state)
+{
+    (void)state;
+    rt_free(&g_random);
+    rt_free(&g_mp20);
+    return 0;
+}
+
+#define REQUIRE_DATA()                                                     \
+    do {                                                                   \
+        if (!g_have_random && !g_have_mp20) {                              \
+            printf("SKIP: no pymatgen reference (see messages above)\n"); \
+            skip();                                                        \
+        }                                                                  \
+    } while (0)
+
 #endif

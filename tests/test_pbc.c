@@ -16,8 +16,6 @@
 
 #define N_RANDOM 400
 
-static rt_set g_random, g_mp20;
-static int g_have_random, g_have_mp20;
 
 static int setup(void **state)
 {
@@ -52,8 +50,7 @@ static int setup(void **state)
 
     const char *csv = cb_test_data_file("mp_20/test.csv");
     if (csv) {
-        const char *full = getenv("CB_REDUCE_FULL");
-        int every = full && *full && strcmp(full, "0") != 0 ? 1 : 9;
+        int every = rt_full_run() ? 1 : 9;
         snprintf(args, sizeof args, "mp20 '%s' --what pbc --every %d", csv, every);
         char *out = rt_run_python(args);
         if (out && rt_parse(out, &g_mp20) == 0) g_have_mp20 = 1;
@@ -62,24 +59,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    rt_free(&g_random);
-    rt_free(&g_mp20);
-    return 0;
-}
-
-static const rt_set *sets[2] = {&g_random, &g_mp20};
-static const char *set_names[2] = {"random", "mp_20"};
-
-#define REQUIRE_DATA()                                                     \
-    do {                                                                   \
-        if (!g_have_random && !g_have_mp20) {                              \
-            printf("SKIP: no pymatgen reference (see messages above)\n"); \
-            skip();                                                        \
-        }                                                                  \
-    } while (0)
 
 /* min over i != j of an n × n matrix; -1 when n < 2 */
 static double min_offdiag(const double *d, int n)
@@ -338,5 +317,5 @@ int main(void)
         cmocka_unit_test(test_reference_vectors),
         cmocka_unit_test(test_empty_and_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, rt_teardown);
 }

@@ -14,14 +14,6 @@
 
 #define N_RANDOM 500
 
-static rt_set g_random, g_mp20;
-static int g_have_random, g_have_mp20;
-
-static int full_run(void)
-{
-    const char *f = getenv("CB_REDUCE_FULL");
-    return f && *f && strcmp(f, "0") != 0;
-}
 
 static int make_random_input(const char *path)
 {
@@ -68,7 +60,7 @@ static int setup(void **state)
 
     const char *csv = cb_test_data_file("mp_20/test.csv");
     if (csv) {
-        int full = full_run();
+        int full = rt_full_run();
         snprintf(args, sizeof args, "mp20 '%s' --what reduce --every %d --sg-every %d", csv, full ? 1 : 23,
                  full ? 1 : 3);
         char *out = rt_run_python(args);
@@ -78,24 +70,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    rt_free(&g_random);
-    rt_free(&g_mp20);
-    return 0;
-}
-
-#define REQUIRE_DATA()                                                     \
-    do {                                                                   \
-        if (!g_have_random && !g_have_mp20) {                              \
-            printf("SKIP: no pymatgen reference (see messages above)\n"); \
-            skip();                                                        \
-        }                                                                  \
-    } while (0)
-
-static const rt_set *sets[2] = {&g_random, &g_mp20};
-static const char *set_names[2] = {"random", "mp_20"};
 
 /* ---- LLL ---- */
 
@@ -455,5 +429,5 @@ int main(void)
         cmocka_unit_test(test_spglib_cells),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, rt_teardown);
 }
