@@ -139,19 +139,20 @@ int cb_store_begin_run(cb_store *s, const cb_run_info *info, int64_t *run_id, cb
     return end_tx(s, rc, what, err);
 }
 
-/* Sets the final status of a running run, after writing n metrics, in one
- * transaction.  message is only used for 'failed'. */
-static int end_run(cb_store *s, int64_t run_id, const char *status, const char *message,
-                   const char *const *names, const double *values, size_t n, const char *what,
-                   cb_error *err)
+/* One transaction: checks the run is running, writes n values through sql and, when
+ * end_status is given, sets the run's final status (message only for 'failed'), so a
+ * run's last metrics and its 'done' commit together or not at all. */
+static int batch_tx(cb_store *s, const char *sql, int64_t run_id, const int64_t *step,
+                    const char *const *names, const double *values, size_t n,
+                    const char *end_status, const char *message, const char *what, cb_error *err)
 {
     int rc = cb_store_check_owner(s, what, err);
     if (!rc) rc = check_batch(s, names, values, n, what, err);
     if (rc) return rc;
     if ((rc = cb_store_tx_begin(s, what, err))) return rc;
     rc = require_running(s, run_id, what, err);
-    if (!rc) rc = write_named_values(s, put_metric_sql, run_id, NULL, names, values, n, what, err);
-    if (!rc) {
+    if (!rc) rc = write_named_values(s, sql, run_id, step, names, values, n, what, err);
+    if (!rc && end_status) {
         sqlite3_stmt *st;
         rc = cb_store_prepare(s,
                               "UPDATE runs SET status = ?2, message = ?3, ended_at = " CB_STORE_NOW
@@ -159,13 +160,27 @@ static int end_run(cb_store *s, int64_t run_id, const char *status, const char *
                               &st, what, err);
         if (!rc) {
             sqlite3_bind_int64(st, 1, run_id);
-            sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, end_status, -1, SQLITE_STATIC);
             bind_opt_text(st, 3, message);
             if (sqlite3_step(st) != SQLITE_DONE) rc = cb_store_db_fail(s, CB_ERR_DB, what, err);
             sqlite3_finalize(st);
         }
     }
     return end_tx(s, rc, what, err);
+}
+
+static int end_run(cb_store *s, int64_t run_id, const char *status, const char *message,
+                   const char *const *names, const double *values, size_t n, const char *what,
+                   cb_error *err)
+{
+    return batch_tx(s, put_metric_sql, run_id, NULL, names, values, n, status, message, what, err);
+}
+
+static int put_batch(cb_store *s, const char *sql, int64_t run_id, const int64_t *step,
+                     const char *const *names, const double *values, size_t n, const char *what,
+                     cb_error *err)
+{
+    return batch_tx(s, sql, run_id, step, names, values, n, NULL, NULL, what, err);
 }
 
 int cb_store_finish_run(cb_store *s, int64_t run_id, cb_error *err)
@@ -184,19 +199,6 @@ int cb_store_fail_run(cb_store *s, int64_t run_id, const char *message, cb_error
     return end_run(s, run_id, "failed", message, NULL, NULL, 0, "fail run", err);
 }
 
-/* One transaction: checks the run is running, then writes n values through sql. */
-static int put_batch(cb_store *s, const char *sql, int64_t run_id, const int64_t *step,
-                     const char *const *names, const double *values, size_t n, const char *what,
-                     cb_error *err)
-{
-    int rc = cb_store_check_owner(s, what, err);
-    if (!rc) rc = check_batch(s, names, values, n, what, err);
-    if (rc) return rc;
-    if ((rc = cb_store_tx_begin(s, what, err))) return rc;
-    rc = require_running(s, run_id, what, err);
-    if (!rc) rc = write_named_values(s, sql, run_id, step, names, values, n, what, err);
-    return end_tx(s, rc, what, err);
-}
 
 int cb_store_put_metric(cb_store *s, int64_t run_id, const char *name, double value,
                         cb_error *err)
