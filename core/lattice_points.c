@@ -171,12 +171,13 @@ static int find_points(const double lat[3][3], const double (*all)[3], int n_tot
     /* Wrap the points into the cell, remembering the integer correction. */
     double(*corr)[3] = malloc((size_t)(n_total ? n_total : 1) * sizeof *corr);
     double(*cic)[3] = malloc((size_t)(n_total ? n_total : 1) * sizeof *cic);
+    long(*krange)[2] = malloc((size_t)(n_total ? n_total : 1) * sizeof *krange);
     image_list im = {0};
     int rc = CB_OK;
     long *head = NULL, *next = NULL, *cube = NULL;
     cb_sphere_point *hits = NULL;
     int n_hits = 0, cap_hits = 0;
-    if (!corr || !cic) goto nomem;
+    if (!corr || !cic || !krange) goto nomem;
     for (int i = 0; i < n_total; i++) {
         double f[3], w[3];
         cy_vecmat(all[i], inv, f);
@@ -187,18 +188,65 @@ static int find_points(const double lat[3][3], const double (*all)[3], int n_tot
         cy_vecmat(w, lat, cic[i]);
     }
 
-    /* Images inside the box around the centre, in pymatgen's (i, j, k, atom) order. */
+    /* Images inside the box around the centre, in pymatgen's (i, j, k, atom) order.  Two
+     * exact shortcuts: an image outside the sphere is never reported (the final test
+     * below), so it is not listed (the listed ones keep their relative order, hence
+     * their order in every cube); and for each (i, j) only the k where some atom's image
+     * can be within the sphere are visited, ranges computed with a wide margin (the
+     * exact tests decide). */
+    double r2 = (double)(r * r); /* single-precision product, as in pymatgen */
+    const double *l2 = lat[2];
+    double l2sq = l2[0] * l2[0] + l2[1] * l2[1] + l2[2] * l2[2];
+    double reach2 = (r2 + PIS_TOL) * (1 + 1e-6) + 1e-6;
     for (long i = lo[0]; i < hi[0]; i++)
-        for (long j = lo[1]; j < hi[1]; j++)
-            for (long k = lo[2]; k < hi[2]; k++)
-                for (int l = 0; l < n_total; l++) {
-                    double c[3];
-                    for (int m = 0; m < 3; m++)
-                        c[m] = (double)i * lat[0][m] + (double)j * lat[1][m] + (double)k * lat[2][m] + cic[l][m];
-                    if (c[0] > vmin[0] && c[0] < vmax[0] && c[1] > vmin[1] && c[1] < vmax[1] && c[2] > vmin[2] &&
-                        c[2] < vmax[2])
-                        if (image_push(&im, c, i, j, k, l)) goto nomem;
+        for (long j = lo[1]; j < hi[1]; j++) {
+            double ij[3];
+            for (int m = 0; m < 3; m++) ij[m] = (double)i * lat[0][m] + (double)j * lat[1][m];
+            long kmin = hi[2], kmax = lo[2];
+            for (int l = 0; l < n_total; l++) {
+                /* |q + k·l2|² < reach2 with q = ij + cic − centre: k near −q·l2 / |l2|² */
+                double q[3], qq = 0, ql = 0;
+                for (int m = 0; m < 3; m++) {
+                    q[m] = ij[m] + cic[l][m] - center[m];
+                    qq += q[m] * q[m];
+                    ql += q[m] * l2[m];
                 }
+                long a = lo[2], b = hi[2];
+                if (l2sq > 0 && isfinite(qq)) {
+                    double k0 = -ql / l2sq, perp2 = qq - ql * ql / l2sq;
+                    if (perp2 > reach2) {
+                        krange[l][0] = krange[l][1] = 0;
+                        continue;
+                    }
+                    double w = sqrt((reach2 - (perp2 > 0 ? perp2 : 0)) / l2sq);
+                    double fa = floor(k0 - w) - 1, fb = ceil(k0 + w) + 2;
+                    if (fa > (double)a) a = fa > (double)b ? b : (long)fa;
+                    if (fb < (double)b) b = fb < (double)a ? a : (long)fb;
+                }
+                krange[l][0] = a;
+                krange[l][1] = b;
+                if (a < b) {
+                    if (a < kmin) kmin = a;
+                    if (b > kmax) kmax = b;
+                }
+            }
+            for (long k = kmin; k < kmax; k++)
+                for (int l = 0; l < n_total; l++) {
+                    if (k < krange[l][0] || k >= krange[l][1]) continue;
+                    double c[3];
+                    for (int m = 0; m < 3; m++) c[m] = ij[m] + (double)k * lat[2][m] + cic[l][m];
+                    if (!(c[0] > vmin[0] && c[0] < vmax[0] && c[1] > vmin[1] && c[1] < vmax[1] && c[2] > vmin[2] &&
+                          c[2] < vmax[2]))
+                        continue;
+                    double d2 = 0;
+                    for (int m = 0; m < 3; m++) {
+                        double dd = c[m] - center[m];
+                        d2 += dd * dd;
+                    }
+                    if (!(d2 < r2 + PIS_TOL)) continue;
+                    if (image_push(&im, c, i, j, k, l)) goto nomem;
+                }
+        }
     if (im.n == 0) goto done;
 
     /* Linked cell list with cubes of edge ledge; each cube's list runs from the last
@@ -227,7 +275,6 @@ static int find_points(const double lat[3][3], const double (*all)[3], int n_tot
 
     long cidx[3];
     for (int k = 0; k < 3; k++) cidx[k] = (long)floor((center[k] - vmin[k] + 1e-8) / ledge);
-    double r2 = (double)(r * r); /* single-precision product, as in pymatgen */
     for (int di = -1; di <= 1; di++)
         for (int dj = -1; dj <= 1; dj++)
             for (int dk = -1; dk <= 1; dk++) {
@@ -258,6 +305,7 @@ nomem:
 done:
     free(corr);
     free(cic);
+    free(krange);
     free(head);
     free(next);
     free(cube);

@@ -38,7 +38,8 @@ typedef struct cb_match_lll {
     cb_lll lll;          /* LLL reduction of the average lattice */
     double frac_tol[3];  /* lll_frac_tol */
     double img[27][3];   /* the 27 images of the LLL cell, pymatgen's order */
-    double inv_lambda;   /* 1 / (a safe lower bound of λ_min(L·Lᵀ)); 0: no pruning */
+    double height2[3];   /* squared distances between lattice planes, slightly lowered */
+    int prune;           /* 0: degenerate cell, scan all 27 images */
     double margin;       /* absolute slack of the pruning test, Å² */
 } cb_match_lll;
 

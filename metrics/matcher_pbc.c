@@ -5,11 +5,13 @@
  *   - A's side (its LLL coordinates, wrapped, Cartesian) is computed once per lattice
  *     mapping instead of once per translation: the same numbers, computed once;
  *   - of the 27 images of the LLL cell, only those that can be the minimum are
- *     evaluated.  With G = L·Lᵀ the LLL metric, u the wrapped LLL-fractional separation
- *     and t an image, |pre + img_t|² ≥ λ_min(G)·|u + t|².  An image whose bound exceeds
- *     the exactly computed distance of the nearest-looking image t* = −round(u) (plus
- *     margins far above rounding) is strictly longer than the minimum: it can be
- *     neither the minimum nor tie with it.  Usually only t* survives.  The images that
+ *     evaluated.  With u the wrapped LLL-fractional separation and t an image, the
+ *     vector is (u + t)·L, and a lattice-space vector with coefficient x_k on axis k
+ *     is at least |x_k|·h_k long (h_k: the spacing of the lattice planes spanned by
+ *     the other two rows).  An image whose bound exceeds the exactly computed distance
+ *     of the nearest-looking image t* = −round(u) (plus margins far above rounding) is
+ *     strictly longer than the minimum: it can be neither the minimum nor tie with it.
+ *     Usually only t* survives.  The images that
  *     remain are evaluated in pymatgen's (i, j, k) order with its exact arithmetic and
  *     the same first-strict-minimum rule, so d2 and the vectors are bit-identical to
  *     the full scan (tests/test_matcher.c compares with core's cb_pbc_shortest_vectors). */
@@ -19,30 +21,13 @@
 #include "crystalbench/reduce.h"
 #include "matcher_internal.h"
 
+
 #define FORBIDDEN CB_MATCH_FORBIDDEN
 
 /* |x − round(x)| for C's round (half away from zero, as the Cython kernels use):
  * the distance to the nearest integer does not depend on how ties are broken, so
  * rint (one instruction with SSE4.1; libm's round is a call) gives the same bits. */
 static inline double int_dist(double x) { return fabs(x - rint(x)); }
-
-/* Smallest eigenvalue of a symmetric positive 3×3 matrix (closed form, Smith 1961). */
-static double min_eigenvalue(const double g[3][3])
-{
-    double tr = g[0][0] + g[1][1] + g[2][2];
-    double p1 = g[0][1] * g[0][1] + g[0][2] * g[0][2] + g[1][2] * g[1][2];
-    double q = tr / 3;
-    double p2 = (g[0][0] - q) * (g[0][0] - q) + (g[1][1] - q) * (g[1][1] - q) + (g[2][2] - q) * (g[2][2] - q) + 2 * p1;
-    if (!(p2 > 0)) return q;
-    double p = sqrt(p2 / 6);
-    double b[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) b[i][j] = (g[i][j] - (i == j ? q : 0)) / p;
-    double r = cb_mat3_det(b) / 2;
-    double phi = r <= -1 ? M_PI / 3 : (r >= 1 ? 0 : acos(r) / 3);
-    double lmin = q + 2 * p * cos(phi + 2 * M_PI / 3);
-    return isfinite(lmin) ? lmin : 0;
-}
 
 int cb_match_lll_init(cb_match_lll *m, const double avg[3][3], double stol, double norm, cb_error *err)
 {
@@ -68,14 +53,21 @@ int cb_match_lll_init(cb_match_lll *m, const double avg[3][3], double stol, doub
         }
     }
 
-    /* The pruning bound: λ_safe well below λ_min (the closed form can lose ~1e-8·tr
-     * near a double root), margins far above the rounding of what is compared. */
-    double g[3][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) g[i][j] = L[i][0] * L[j][0] + L[i][1] * L[j][1] + L[i][2] * L[j][2];
-    double tr = g[0][0] + g[1][1] + g[2][2];
-    double lsafe = min_eigenvalue(g) * (1 - 1e-6) - 1e-6 * tr;
-    m->inv_lambda = lsafe > 1e-6 * tr ? 1 / lsafe : 0;
+    /* The pruning bound: any lattice vector x·L with coefficient x_k on axis k is at
+     * least |x_k|·height_k long, height_k = V / |l_i × l_j| (the distance between the
+     * lattice planes spanned by the other two rows).  Kept well below the computed
+     * height; the margin is far above the rounding of what is compared. */
+    double vol = fabs(cb_mat3_det(L)), tr = 0;
+    int ok = vol > 0 && isfinite(vol);
+    for (int k = 0; k < 3; k++) {
+        const double *p = L[(k + 1) % 3], *q = L[(k + 2) % 3];
+        double x = p[1] * q[2] - p[2] * q[1], y = p[2] * q[0] - p[0] * q[2], z = p[0] * q[1] - p[1] * q[0];
+        double h = vol / sqrt(x * x + y * y + z * z);
+        m->height2[k] = h * h * (1 - 1e-6);
+        ok = ok && isfinite(m->height2[k]) && m->height2[k] > 0;
+        tr += L[k][0] * L[k][0] + L[k][1] * L[k][1] + L[k][2] * L[k][2];
+    }
+    m->prune = ok;
     m->margin = 1e-9 * tr;
     return CB_OK;
 }
@@ -118,40 +110,43 @@ static void shortest_image(const cb_match_lll *m, const double pre[3], const dou
 {
     double best;
     int bk;
-    if (!(m->inv_lambda > 0)) {
+    if (!m->prune) {
         bk = scan_all(m, pre, &best);
     } else {
-        /* t* = −round(u): x = u + t* ∈ [−½, ½]³; on every axis another offset gives a
-         * term of at least (1 − |x_k|)². */
-        double rmin = 1;
+        /* t* = −round(u): x* = u + t* ∈ [−½, ½]³.  Another image differs on some axis k,
+         * where |x_k| ≥ 1 − |x*_k|, so it is at least (1 − |x*_k|)·height_k long. */
+        double x[3], far = 1e300;
         int nt = 0;
         for (int k = 0; k < 3; k++) {
             double t = -rint(u[k]);
-            t = t < -1 ? -1 : (t > 1 ? 1 : t);
-            double r = 1 - fabs(u[k] + t);
-            if (r < rmin) rmin = r;
+            x[k] = u[k] + t;
+            double r = 1 - fabs(x[k]);
+            double b = r * r * m->height2[k];
+            if (b < far) far = b;
             nt = nt * 3 + (int)t + 1;
         }
         const double *im = m->img[nt];
         double x0 = pre[0] + im[0], x1 = pre[1] + im[1], x2 = pre[2] + im[2];
         double upper = x0 * x0 + x1 * x1 + x2 * x2;
-        double lim = (upper * (1 + 1e-9) + m->margin) * m->inv_lambda;
+        double lim = upper * (1 + 1e-9) + m->margin;
         best = upper;
         bk = nt;
-        if (!(rmin * rmin > lim)) {
-            /* several candidates: visit those whose partial bounds stay within lim */
-            double q[3][3];
+        if (!(far > lim)) {
+            /* several candidates: the offsets each axis allows, visited in pymatgen's order */
+            int allow[3][3];
             for (int k = 0; k < 3; k++)
-                for (int t = 0; t < 3; t++) q[k][t] = (u[k] + (t - 1)) * (u[k] + (t - 1));
+                for (int t = 0; t < 3; t++) {
+                    double y = u[k] + (t - 1);
+                    allow[k][t] = y * y * m->height2[k] <= lim;
+                }
             best = 1e100;
             bk = 13;
             for (int a = 0; a < 3; a++) {
-                if (q[0][a] > lim) continue;
+                if (!allow[0][a]) continue;
                 for (int b = 0; b < 3; b++) {
-                    double qab = q[0][a] + q[1][b];
-                    if (qab > lim) continue;
+                    if (!allow[1][b]) continue;
                     for (int c = 0; c < 3; c++) {
-                        if (qab + q[2][c] > lim) continue;
+                        if (!allow[2][c]) continue;
                         int t = a * 9 + b * 3 + c;
                         const double *it = m->img[t];
                         double dx = pre[0] + it[0], dy = pre[1] + it[1], dz = pre[2] + it[2];
