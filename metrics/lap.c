@@ -6,6 +6,7 @@
  * col[0..low) is READY, col[low..up) is SCAN and col[up..n) is TODO. */
 #include "lap.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -44,20 +45,25 @@ typedef struct lap_state {
 #define C(i, j) (s->c[(size_t)(i) * (size_t)s->n + (size_t)(j)])
 
 /* Column reduction (columns scanned from the last), then reduction transfer.  Returns
- * the index of the last free row in fre (-1 when none). */
+ * the index of the last free row in fre (-1 when none), -2 for a non-finite cost (the
+ * column scans read every cost once, so the check rides along). */
 static int initial_assignment(lap_state *s)
 {
-    int n = s->n;
+    int n = s->n, finite = 1;
     for (int i = 0; i < n; i++) s->x[i] = -1;
     for (int j = n - 1; j >= 0; j--) {
         s->col[j] = j;
         double h = C(0, j);
         int i1 = 0;
-        for (int i = 1; i < n; i++)
-            if (C(i, j) < h) {
-                h = C(i, j);
+        finite &= fabs(h) <= DBL_MAX;
+        for (int i = 1; i < n; i++) {
+            double c = C(i, j);
+            finite &= fabs(c) <= DBL_MAX;
+            if (c < h) {
+                h = c;
                 i1 = i;
             }
+        }
         s->v[j] = h;
         if (s->x[i1] == -1) {
             s->x[i1] = j;
@@ -67,6 +73,7 @@ static int initial_assignment(lap_state *s)
             s->y[j] = -1;
         }
     }
+    if (!finite) return -2;
     int f = -1;
     for (int i = 0; i < n; i++) {
         if (s->x[i] == -1) {
@@ -75,9 +82,16 @@ static int initial_assignment(lap_state *s)
             s->x[i] = -2 - s->x[i];
         } else {
             int j1 = s->x[i];
+            const double *row = &C(i, 0);
             double m = BIG;
-            for (int j = 0; j < n; j++)
-                if (j != j1 && C(i, j) - s->v[j] < m) m = C(i, j) - s->v[j];
+            for (int j = 0; j < j1; j++) {
+                double d = row[j] - s->v[j];
+                m = d < m ? d : m;
+            }
+            for (int j = j1 + 1; j < n; j++) {
+                double d = row[j] - s->v[j];
+                m = d < m ? d : m;
+            }
             s->v[j1] = s->v[j1] - m;
         }
     }
@@ -215,9 +229,6 @@ int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rows
                  cb_error *err)
 {
     if (n < 1) return cb_fail(err, CB_ERR_INVALID, "assignment: empty cost matrix");
-    size_t nn = (size_t)n * (size_t)n;
-    for (size_t k = 0; k < nn; k++)
-        if (!isfinite(cost[k])) return cb_fail(err, CB_ERR_INVALID, "assignment: non-finite cost");
     int rc = cb_lap_reserve(w, n, err);
     if (rc) return rc;
 
@@ -225,6 +236,7 @@ int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rows
                     w->dbuf, w->dbuf + n};
     lap_state *s = &st;
     int f = initial_assignment(s);
+    if (f < -1) return cb_fail(err, CB_ERR_INVALID, "assignment: non-finite cost");
     f = row_reduction(s, f);
     if (f < -1) return cb_fail(err, CB_ERR_INVALID, "assignment: solver failed (row reduction)");
     for (int k = 0; k <= f; k++)

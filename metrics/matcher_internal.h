@@ -52,12 +52,18 @@ int cb_match_lll_init(cb_match_lll *m, const double avg[3][3], double stol, doub
 /* Fills g, w, c from fractional coordinates f in the average lattice. */
 void cb_match_lll_side(const cb_match_lll *m, const double (*f)[3], int n, double (*g)[3], double (*w)[3],
                        double (*c)[3]);
-/* pbc_shortest_vectors(avg, B, A, mask, lll_frac_tol): vecs / d2 at [i(B) * n + j(A)],
- * bit-identical to pymatgen's.  A forbidden pair gets d2 = 1e20 and its vecs entry is
- * NOT written (pymatgen's is (1e20, 1e20, 1e20)): callers test d2 == 1e20, which no
- * allowed pair reaches short of lattice vectors of 1e10 Å. */
+/* pbc_shortest_vectors(avg, B, A, mask, lll_frac_tol), in two steps because the
+ * assignment needs every d2 but only n of the vectors: d2 at [i(B) * n + j(A)],
+ * bit-identical to pymatgen's, and image = which of the 27 images is the shortest.  A
+ * forbidden pair gets d2 = 1e20 and its image is NOT written (pymatgen's vector is
+ * (1e20, 1e20, 1e20)): callers test d2 == 1e20, which no allowed pair reaches short of
+ * lattice vectors of 1e10 Å. */
 void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, const cb_match_side *b,
-                       const cb_match_side *a, double (*vecs)[3], double *d2);
+                       const cb_match_side *a, unsigned char *image, double *d2);
+/* The shortest vector of the allowed pair (i of B, j of A) from its image: the same
+ * bits as pymatgen's vector. */
+void cb_match_vector(const cb_match_lll *m, const cb_match_side *b, const cb_match_side *a, int i, int j, int image,
+                     double v[3]);
 
 /* OpenBLAS 0.3.21 ddot (Haswell kernel, which numpy uses on the reference machine) of x
  * with itself: np.linalg.norm(x)**2, bit for bit. */

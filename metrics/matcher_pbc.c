@@ -106,7 +106,7 @@ static int scan_all(const cb_match_lll *m, const double pre[3], double *best)
 /* Shortest image of pre = c2 − c1 (LLL-fractional separation u = w2 − w1 ∈ [−1, 1]³):
  * pymatgen's first strict minimum over the 27 images, evaluating only the images the
  * bound cannot exclude. */
-static void shortest_image(const cb_match_lll *m, const double pre[3], const double u[3], double *d2, double v[3])
+static int shortest_image(const cb_match_lll *m, const double pre[3], const double u[3], double *d2)
 {
     double best;
     int bk;
@@ -161,13 +161,13 @@ static void shortest_image(const cb_match_lll *m, const double pre[3], const dou
         }
     }
     *d2 = best;
-    for (int l = 0; l < 3; l++) v[l] = pre[l] + m->img[bk][l];
+    return bk;
 }
 
 #define ROW_CHUNK 256 /* columns tested per pass (a stack buffer) */
 
 void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, const cb_match_side *b,
-                       const cb_match_side *a, double (*vecs)[3], double *d2)
+                       const cb_match_side *a, unsigned char *image, double *d2)
 {
     const double t0 = m->frac_tol[0], t1 = m->frac_tol[1], t2 = m->frac_tol[2];
     int keep[ROW_CHUNK];
@@ -179,7 +179,7 @@ void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, 
          * a third of the pairs pass, at random, so a branch per pair mispredicts), the
          * passing columns listed in order; then the image search for those only.
          * Every axis is tested (pymatgen stops at the first failure; the outcome is the
-         * same).  vecs of a forbidden pair is not written: see cb_match_shortest's
+         * same).  image of a forbidden pair is not written: see cb_match_shortest's
          * contract. */
         for (int j0 = 0; j0 < n; j0 += ROW_CHUNK) {
             int j1 = n - j0 < ROW_CHUNK ? n : j0 + ROW_CHUNK, nk = 0;
@@ -196,8 +196,14 @@ void cb_match_shortest(const cb_match_lll *m, int n, const unsigned char *mask, 
                 const double *wa = a->w[j], *ca = a->c[j];
                 double pre[3] = {ca[0] - cb[0], ca[1] - cb[1], ca[2] - cb[2]};
                 double u[3] = {wa[0] - wb[0], wa[1] - wb[1], wa[2] - wb[2]};
-                shortest_image(m, pre, u, &drow[j], vecs[(size_t)i * (size_t)n + (size_t)j]);
+                image[(size_t)i * (size_t)n + (size_t)j] = (unsigned char)shortest_image(m, pre, u, &drow[j]);
             }
         }
     }
+}
+
+void cb_match_vector(const cb_match_lll *m, const cb_match_side *b, const cb_match_side *a, int i, int j, int image,
+                     double v[3])
+{
+    for (int l = 0; l < 3; l++) v[l] = (a->c[j][l] - b->c[i][l]) + m->img[image][l];
 }

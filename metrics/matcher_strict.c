@@ -32,7 +32,7 @@ typedef struct strict_ctx {
     cb_match_side sa_side;   /* per mapping: fA in the LLL basis of avg */
     double (*fbt)[3];        /* per translation: B + t */
     cb_match_side sb_side;   /* per translation: B + t in the LLL basis */
-    double (*vecs)[3];       /* n × n shortest vectors */
+    unsigned char *image;    /* n × n which image is the shortest */
     double *d2;              /* n × n their squared lengths (the assignment costs) */
     double (*short_vecs)[3]; /* n: the assigned vectors */
     double *dist;            /* n: normalised distances */
@@ -108,14 +108,17 @@ static int cart_dists(strict_ctx *s, const cb_match_lll *m, double norm, double 
 {
     int n = s->n;
     cb_match_lll_side(m, (const double(*)[3])s->fbt, n, s->sb_side.g, s->sb_side.w, s->sb_side.c);
-    cb_match_shortest(m, n, s->mask, &s->sb_side, &s->sa_side, s->vecs, s->d2);
+    cb_match_shortest(m, n, s->mask, &s->sb_side, &s->sa_side, s->image, s->d2);
     int rc = cb_lap_solve(&s->lap, n, s->d2, CB_LAP_EPSILON, s->sol, NULL, s->err);
     if (rc) return rc;
     /* the assigned vectors (a forbidden pair's is (1e20, 1e20, 1e20), as pymatgen's) */
     double(*v)[3] = s->short_vecs, t[3] = {0, 0, 0};
     for (int i = 0; i < n; i++) {
         size_t at = (size_t)i * (size_t)n + (size_t)s->sol[i];
-        for (int k = 0; k < 3; k++) v[i][k] = s->d2[at] == CB_MATCH_FORBIDDEN ? CB_MATCH_FORBIDDEN : s->vecs[at][k];
+        if (s->d2[at] == CB_MATCH_FORBIDDEN)
+            v[i][0] = v[i][1] = v[i][2] = CB_MATCH_FORBIDDEN;
+        else
+            cb_match_vector(m, &s->sb_side, &s->sa_side, i, s->sol[i], s->image[at], v[i]);
     }
     for (int i = 0; i < n; i++)
         for (int k = 0; k < 3; k++) t[k] += v[i][k];
@@ -203,9 +206,9 @@ static int alloc_ctx(strict_ctx *s, int n)
     s->sol = malloc((size_t)n * sizeof *s->sol);
     s->dist = malloc((size_t)n * sizeof *s->dist);
     s->d2 = malloc(nn * sizeof *s->d2);
-    s->vecs = malloc(nn * sizeof *s->vecs);
+    s->image = malloc(nn);
     s->cc = malloc((size_t)n * 10 * sizeof *s->cc); /* cc, fa, fbt, short_vecs, the two sides */
-    if (!s->mask || !s->ta || !s->sol || !s->dist || !s->d2 || !s->vecs || !s->cc) return 1;
+    if (!s->mask || !s->ta || !s->sol || !s->dist || !s->d2 || !s->image || !s->cc) return 1;
     double(*p)[3] = s->cc + n;
     s->fa = p;
     s->fbt = p + n;
@@ -222,7 +225,7 @@ static void free_ctx(strict_ctx *s)
     free(s->sol);
     free(s->dist);
     free(s->d2);
-    free(s->vecs);
+    free(s->image);
     free(s->cc);
     cb_lap_free(&s->lap);
 }
