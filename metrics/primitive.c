@@ -47,18 +47,27 @@ static double row_length(const double r[3]) { return sqrt(r[0] * r[0] + r[1] * r
 /* |x − round_half_even(x)|, numpy's `d -= np.round(d); np.abs(d, d)` */
 static double frac_off(double x) { return fabs(x - rint(x)); }
 
-static int sym_cmp(const void *a, const void *b, const int *z)
-{
-    return strcmp(cb_element_symbol(z[*(const int *)a]), cb_element_symbol(z[*(const int *)b]));
-}
-
-/* Stable insertion sort of site indices by symbol (n is small). */
+/* Stable insertion sort of site indices by element symbol.  The symbols are compared
+ * once per pair of distinct elements (a structure has few), not once per pair of
+ * sites: each site gets the rank of its symbol among the structure's elements. */
 static void sort_by_symbol(const int *z, int *idx, int n)
 {
+    int zs[CB_MAX_Z + 1], rank[CB_MAX_Z + 1], nz = 0;
+    memset(rank, -1, sizeof rank);
+    for (int i = 0; i < n; i++)
+        if (rank[z[i]] < 0) {
+            rank[z[i]] = 0;
+            zs[nz++] = z[i];
+        }
+    for (int a = 0; a < nz; a++) {
+        int r = 0;
+        for (int b = 0; b < nz; b++) r += strcmp(cb_element_symbol(zs[b]), cb_element_symbol(zs[a])) < 0;
+        rank[zs[a]] = r;
+    }
     for (int i = 0; i < n; i++) idx[i] = i;
     for (int i = 1; i < n; i++) {
         int v = idx[i], j = i - 1;
-        while (j >= 0 && sym_cmp(&idx[j], &v, z) > 0) {
+        while (j >= 0 && rank[z[idx[j]]] > rank[z[v]]) {
             idx[j + 1] = idx[j];
             j--;
         }
@@ -93,19 +102,16 @@ static int cmp_group_len(const void *a, const void *b)
     return x < y ? -1 : (x > y); /* stable: original group order */
 }
 
-/* Every row of inv(Mh) is within super_ftol (strict, every axis) of some min_vec. */
-static int rows_in_min_vecs(const prim_ctx *c, const double inv[3][3])
+/* A row of inv(Mh) is within super_ftol (strict, every axis) of some min_vec.  A
+ * candidate cell is tried only when all three rows are. */
+static int row_in_min_vecs(const prim_ctx *c, const double row[3])
 {
-    for (int r = 0; r < 3; r++) {
-        int any = 0;
-        for (int a = 0; a < c->n_min_vecs && !any; a++) {
-            int all = 1;
-            for (int ax = 0; ax < 3 && all; ax++) all = frac_off(inv[r][ax] - c->min_vecs[a][ax]) < c->super_ftol[ax];
-            any = all;
-        }
-        if (!any) return 0;
+    for (int a = 0; a < c->n_min_vecs; a++) {
+        int all = 1;
+        for (int ax = 0; ax < 3 && all; ax++) all = frac_off(row[ax] - c->min_vecs[a][ax]) < c->super_ftol[ax];
+        if (all) return 1;
     }
-    return 1;
+    return 0;
 }
 
 /* Tries the candidate Mh (det = size).  Returns 1 and fills new_z / new_f (n / size
@@ -240,8 +246,12 @@ static int ctx_init(prim_ctx *c, const cb_crystal *s, double tol)
 
     for (int i = 0; i < c->n_groups; i++) order[i] = &c->g[i];
     qsort(order, (size_t)c->n_groups, sizeof *order, cmp_group_len);
-    for (int i = 0; i < c->n_groups; i++)
-        for (int k = 0; k < order[i]->len; k++) prune_min_vecs(c, order[i], c->f[order[i]->start + k]);
+    /* min_vecs[0] is the zero vector, which every pruning keeps (a site's offset to
+     * itself is 0): once it is alone, nothing further can change. */
+    int zero_kept = c->super_ftol[0] > 0 && c->super_ftol[1] > 0 && c->super_ftol[2] > 0;
+    for (int i = 0; i < c->n_groups && !(zero_kept && c->n_min_vecs <= 1); i++)
+        for (int k = 0; k < order[i]->len && !(zero_kept && c->n_min_vecs <= 1); k++)
+            prune_min_vecs(c, order[i], c->f[order[i]->start + k]);
     free(order);
 
     for (int gi = 0; gi < c->n_groups; gi++) {
@@ -283,32 +293,49 @@ static void hnf_inv(const double m[3][3], double inv[3][3])
 }
 
 /* Walks the Hermite normal forms of every det | nfu (det > 1) in get_hnf's order.
- * Returns 1 with *size set when try_cell accepted one (mh, inv filled), 0 if none. */
+ * Returns 1 with *size set when try_cell accepted one (mh, inv filled), 0 if none, -1
+ * when out of memory.  Of inv(Mh) = inv([[a, b, c], [0, e, f], [0, 0, g]]), row 2
+ * depends only on g and row 1 only on (e, f, g) (hnf_inv computes them without b or c),
+ * so they are tested once per (a, e) and per f: most candidates are then rejected
+ * without being formed (a 24-site structure has some 2,500). */
 static int search_cells(prim_ctx *c, int nfu, double mh[3][3], double inv[3][3], int *size)
 {
-    for (int det = 2; det <= nfu; det++) {
+    unsigned char *row1_ok = malloc((size_t)nfu + 1);
+    if (!row1_ok) return -1;
+    int found = 0;
+    for (int det = 2; det <= nfu && !found; det++) {
         if (nfu % det) continue;
-        for (int a = 1; a <= det; a++) {
+        for (int a = 1; a <= det && !found; a++) {
             if (det % a) continue;
-            for (int e = 1; e <= det / a; e++) {
+            for (int e = 1; e <= det / a && !found; e++) {
                 if ((det / a) % e) continue;
                 int gg = det / a / e;
-                for (int b = 0; b < a; b++)
-                    for (int cc = 0; cc < a; cc++)
-                        for (int f = 0; f < e; f++) {
+                double m0[3][3] = {{a, 0, 0}, {0, e, 0}, {0, 0, gg}};
+                hnf_inv(m0, inv);
+                if (!row_in_min_vecs(c, inv[2])) continue; /* row 2: no candidate of this (a, e) */
+                for (int f = 0; f < e; f++) {
+                    double m[3][3] = {{a, 0, 0}, {0, e, f}, {0, 0, gg}};
+                    hnf_inv(m, inv);
+                    row1_ok[f] = (unsigned char)row_in_min_vecs(c, inv[1]);
+                }
+                for (int b = 0; b < a && !found; b++)
+                    for (int cc = 0; cc < a && !found; cc++)
+                        for (int f = 0; f < e && !found; f++) {
+                            if (!row1_ok[f]) continue;
                             double m[3][3] = {{a, b, cc}, {0, e, f}, {0, 0, gg}};
                             hnf_inv(m, inv);
-                            if (!rows_in_min_vecs(c, inv)) continue;
+                            if (!row_in_min_vecs(c, inv[0])) continue;
                             if (try_cell(c, m, inv, det)) {
                                 memcpy(mh, m, sizeof m);
                                 *size = det;
-                                return 1;
+                                found = 1;
                             }
                         }
             }
         }
     }
-    return 0;
+    free(row1_ok);
+    return found;
 }
 
 int cb_primitive_structure(const cb_crystal *s, double tolerance, cb_crystal *out, cb_error *err)
@@ -317,6 +344,9 @@ int cb_primitive_structure(const cb_crystal *s, double tolerance, cb_crystal *ou
     if (s->n < 1) return cb_fail(err, CB_ERR_INVALID, "primitive cell: structure has no sites");
     if (!(tolerance > 0) || !isfinite(tolerance))
         return cb_fail(err, CB_ERR_INVALID, "primitive cell: tolerance must be positive (got %g)", tolerance);
+    for (int i = 0; i < s->n; i++)
+        if (s->z[i] < 0 || s->z[i] > CB_MAX_Z)
+            return cb_fail(err, CB_ERR_INVALID, "primitive cell: site %d has an unknown element (Z = %d)", i + 1, s->z[i]);
 
     prim_ctx c;
     int nfu = ctx_init(&c, s, tolerance);
@@ -326,7 +356,12 @@ int cb_primitive_structure(const cb_crystal *s, double tolerance, cb_crystal *ou
     }
     double mh[3][3], inv[3][3];
     int size = 0;
-    if (nfu == 1 || !search_cells(&c, nfu, mh, inv, &size)) {
+    int found = nfu == 1 ? 0 : search_cells(&c, nfu, mh, inv, &size);
+    if (found < 0) {
+        ctx_free(&c);
+        return cb_fail(err, CB_ERR_NOMEM, "primitive cell: out of memory for %d sites", s->n);
+    }
+    if (!found) {
         ctx_free(&c);
         return cb_crystal_copy(out, s, err);
     }

@@ -4,9 +4,12 @@ angle_tol=10, ltol=0.3).get_rms_dist and .fit on the pairs of a pair file
 records per-pair times, but those were taken by 2 worker processes side by side; this
 script times them in one process with nothing else of its own running.
 
-Usage: matcher.py PAIRS_FILE [LIMIT]   (default 600 pairs, every k-th so all families count)
-Prints four lines "<call> <verdict> <pairs> <seconds>":
-    rms matched|none, fit true|false."""
+Usage: matcher.py PAIRS_FILE [LIMIT]   (default: every pair; else LIMIT pairs, every k-th so
+all families count)
+Prints a line per pair and call, "t <pair id> rms|fit <verdict> <seconds>" (verdict:
+matched|none for rms, true|false for fit), so that the caller can compare on exactly
+these pairs.  Run it single-threaded (OPENBLAS_NUM_THREADS=1), as crystalbench is timed:
+numpy's BLAS threads only slow these tiny matrices down."""
 import os
 import sys
 import time
@@ -36,14 +39,13 @@ def blocks(path):
 
 def main():
     path = sys.argv[1]
-    limit = int(sys.argv[2]) if len(sys.argv) > 2 else 600
     pairs = [b for b in blocks(path) if not any(x.startswith("rms ERROR") for x in b)]
+    limit = int(sys.argv[2]) if len(sys.argv) > 2 and int(sys.argv[2]) > 0 else len(pairs)
     step = max(1, len(pairs) // limit)
     sm = StructureMatcher(**matcher_pairs.MATCHER)
-    tot = {("rms", "matched"): [0, 0.0], ("rms", "none"): [0, 0.0], ("fit", "true"): [0, 0.0],
-           ("fit", "false"): [0, 0.0]}
     warm = True
     for b in pairs[::step][:limit]:
+        pair_id = int(b[0].split()[1])
         s1, i = matcher_pairs.parse_struct(b, 1)
         s2, _ = matcher_pairs.parse_struct(b, i)
         a, c = matcher_pairs._structure(s1), matcher_pairs._structure(s2)
@@ -56,14 +58,8 @@ def main():
         t1 = time.perf_counter()
         f = sm.fit(a, c)
         t2 = time.perf_counter()
-        k = tot["rms", "none" if r is None else "matched"]
-        k[0] += 1
-        k[1] += t1 - t0
-        k = tot["fit", "true" if f else "false"]
-        k[0] += 1
-        k[1] += t2 - t1
-    for (call, verdict), (n, t) in tot.items():
-        print("%s %s %d %.6f" % (call, verdict, n, t))
+        print("t %d rms %s %.9f" % (pair_id, "none" if r is None else "matched", t1 - t0))
+        print("t %d fit %s %.9f" % (pair_id, "true" if f else "false", t2 - t1))
 
 
 if __name__ == "__main__":
