@@ -192,3 +192,33 @@ void cb_lattice_dot_rows(const double m[3][3], const double (*f)[3], int n, doub
 }
 
 void cb_lattice_dot_vec(const double m[3][3], const double f[3], double out[3]) { cb_np_vec_dot(f, m, out); }
+
+/* numpy's pairwise_sum for doubles (loops.c.src), operation for operation. */
+static double pairwise_sum(const double *a, size_t n)
+{
+    if (n < 8) {
+        double s = 0.;
+        for (size_t i = 0; i < n; i++) s += a[i];
+        return s;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int k = 0; k < 8; k++) r[k] = a[k];
+        size_t i;
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int k = 0; k < 8; k++) r[k] += a[i + k];
+        double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) s += a[i];
+        return s;
+    }
+    size_t half = n / 2;
+    half -= half % 8;
+    return pairwise_sum(a, half) + pairwise_sum(a + half, n - half);
+}
+
+double cb_np_sum(const double *a, size_t n)
+{
+    /* add.reduce copies the first element into the result, then adds the rest */
+    if (n <= 1) return n ? a[0] : 0.0;
+    return a[0] + pairwise_sum(a + 1, n - 1);
+}

@@ -17,6 +17,8 @@
 #ifndef CB_NPMATH_H
 #define CB_NPMATH_H
 
+#include <stddef.h>
+
 /* Under the x86-64-v2 baseline fma() is a call into libm, and these kernels run in
  * the matcher's inner loops.  CB_FMA_CLONES compiles a function twice (plain and with
  * the FMA extension) and picks one at load time: fma() is exactly rounded in both, so
@@ -26,6 +28,12 @@
 #define CB_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define CB_FMA_CLONES
+
+/* np.sum of a contiguous 1-D double array: the first element, plus the rest by
+ * numpy's pairwise summation (8 partial sums per block of up to 128 elements, halves
+ * above).  0 for n = 0. */
+double cb_np_sum(const double *a, size_t n);
+
 #endif
 
 /* ((x0·y0 + x1·y1) + x2·y2), elements sx / sy doubles apart. */
@@ -49,5 +57,11 @@ int cb_np_inv3(const double m[3][3], double inv[3][3]);
 /* numpy.linalg.lstsq(diag(q0, q1), p, rcond=None)[0] for a 2×2 diagonal system and one
  * right-hand side (LAPACK dgelsd).  Returns 0 on success. */
 int cb_np_lstsq_diag2(const double q[2], const double p[2], double x[2]);
+
+
+/* np.sum of a contiguous 1-D double array: the first element, plus the rest by
+ * numpy's pairwise summation (8 partial sums per block of up to 128 elements, halves
+ * above).  0 for n = 0. */
+double cb_np_sum(const double *a, size_t n);
 
 #endif
