@@ -47,7 +47,7 @@ typedef struct lap_state {
 /* Column reduction (columns scanned from the last), then reduction transfer.  Returns
  * the index of the last free row in fre (-1 when none), -2 for a non-finite cost (the
  * column scans read every cost once, so the check rides along). */
-static int initial_assignment(lap_state *s)
+static int initial_assignment(lap_state *s, int check_finite)
 {
     int n = s->n, finite = 1;
     for (int i = 0; i < n; i++) s->x[i] = -1;
@@ -55,10 +55,12 @@ static int initial_assignment(lap_state *s)
         s->col[j] = j;
         double h = C(0, j);
         int i1 = 0;
-        finite &= fabs(h) <= DBL_MAX;
+        if (check_finite) {
+            finite &= fabs(h) <= DBL_MAX;
+            for (int i = 1; i < n; i++) finite &= fabs(C(i, j)) <= DBL_MAX;
+        }
         for (int i = 1; i < n; i++) {
             double c = C(i, j);
-            finite &= fabs(c) <= DBL_MAX;
             if (c < h) {
                 h = c;
                 i1 = i;
@@ -74,26 +76,36 @@ static int initial_assignment(lap_state *s)
         }
     }
     if (!finite) return -2;
-    int f = -1;
+    /* Rows first: free (no column), several columns (keep the last one taken), or one
+     * column (a reduction transfer below).  The transfers only adjust prices, which
+     * matter only if some row is free: with none, the assignment is complete. */
+    int f = -1, transfer = 0;
     for (int i = 0; i < n; i++) {
         if (s->x[i] == -1) {
             s->fre[++f] = i;
         } else if (s->x[i] < -1) {
             s->x[i] = -2 - s->x[i];
+            s->pred[i] = 0;
         } else {
-            int j1 = s->x[i];
-            const double *row = &C(i, 0);
-            double m = BIG;
-            for (int j = 0; j < j1; j++) {
-                double d = row[j] - s->v[j];
-                m = d < m ? d : m;
-            }
-            for (int j = j1 + 1; j < n; j++) {
-                double d = row[j] - s->v[j];
-                m = d < m ? d : m;
-            }
-            s->v[j1] = s->v[j1] - m;
+            s->pred[i] = 1; /* pred is scratch until the augmentation phase */
+            transfer = 1;
         }
+    }
+    if (f < 0 || !transfer) return f;
+    for (int i = 0; i < n; i++) {
+        if (s->x[i] < 0 || !s->pred[i]) continue;
+        int j1 = s->x[i];
+        const double *row = &C(i, 0);
+        double m = BIG;
+        for (int j = 0; j < j1; j++) {
+            double d = row[j] - s->v[j];
+            m = d < m ? d : m;
+        }
+        for (int j = j1 + 1; j < n; j++) {
+            double d = row[j] - s->v[j];
+            m = d < m ? d : m;
+        }
+        s->v[j1] = s->v[j1] - m;
     }
     return f;
 }
@@ -225,7 +237,7 @@ static int augment_row(lap_state *s, int i1)
     }
 }
 
-int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, double *min_cost,
+static int solve(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, double *min_cost, int check,
                  cb_error *err)
 {
     if (n < 1) return cb_fail(err, CB_ERR_INVALID, "assignment: empty cost matrix");
@@ -235,7 +247,7 @@ int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rows
     lap_state st = {n, cost, fabs(epsilon), rowsol, w->ibuf, w->ibuf + n, w->ibuf + 2 * n, w->ibuf + 3 * n,
                     w->dbuf, w->dbuf + n};
     lap_state *s = &st;
-    int f = initial_assignment(s);
+    int f = initial_assignment(s, check);
     if (f < -1) return cb_fail(err, CB_ERR_INVALID, "assignment: non-finite cost");
     f = row_reduction(s, f);
     if (f < -1) return cb_fail(err, CB_ERR_INVALID, "assignment: solver failed (row reduction)");
@@ -247,4 +259,15 @@ int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rows
         *min_cost = total;
     }
     return CB_OK;
+}
+
+int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, double *min_cost,
+                 cb_error *err)
+{
+    return solve(w, n, cost, epsilon, rowsol, min_cost, 1, err);
+}
+
+int cb_lap_solve_finite(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, cb_error *err)
+{
+    return solve(w, n, cost, epsilon, rowsol, NULL, 0, err);
 }

@@ -37,4 +37,8 @@ void cb_lap_free(cb_lap *w);
 int cb_lap_solve(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, double *min_cost,
                  cb_error *err);
 
+/* cb_lap_solve for a caller that guarantees every cost is finite (the matcher's are
+ * squared lengths or 1e20): the same result without the check. */
+int cb_lap_solve_finite(cb_lap *w, int n, const double *cost, double epsilon, int *rowsol, cb_error *err);
+
 #endif

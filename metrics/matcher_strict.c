@@ -109,7 +109,7 @@ static int cart_dists(strict_ctx *s, const cb_match_lll *m, double norm, double 
     int n = s->n;
     cb_match_lll_side(m, (const double(*)[3])s->fbt, n, s->sb_side.g, s->sb_side.w, s->sb_side.c);
     cb_match_shortest(m, n, s->mask, &s->sb_side, &s->sa_side, s->image, s->d2);
-    int rc = cb_lap_solve(&s->lap, n, s->d2, CB_LAP_EPSILON, s->sol, NULL, s->err);
+    int rc = cb_lap_solve_finite(&s->lap, n, s->d2, CB_LAP_EPSILON, s->sol, s->err);
     if (rc) return rc;
     /* the assigned vectors (a forbidden pair's is (1e20, 1e20, 1e20), as pymatgen's) */
     double(*v)[3] = s->short_vecs, t[3] = {0, 0, 0};

@@ -143,6 +143,9 @@ static void test_brute_force_small(void **state)
         assert_int_equal(cb_lap_solve(&w, n, c, CB_LAP_EPSILON, sol, &got, NULL), CB_OK);
         assert_permutation(n, sol);
         assert_true(got == assignment_cost(n, c, sol));
+        int sol2[8];
+        assert_int_equal(cb_lap_solve_finite(&w, n, c, CB_LAP_EPSILON, sol2, NULL), CB_OK);
+        assert_memory_equal(sol, sol2, (size_t)n * sizeof *sol); /* the unchecked entry: same solution */
         double best = INFINITY;
         brute(n, c, 0, 0, 0.0, &best);
         assert_close_cost(got, best);
