@@ -6,13 +6,11 @@
  * rms_dist with numpy's mean over an OBJECT array (None entries filtered out), which
  * adds Python floats left to right: a plain sequential sum here. */
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crystalbench/csp.h"
+#include "crystalbench/parallel.h"
 
 void cb_csp_opts_default(cb_csp_opts *o)
 {
@@ -33,10 +31,6 @@ typedef struct job {
     const cb_crystal *preds, *targets;
     size_t m, k;
     target_out *res;
-    atomic_size_t next, done;
-    atomic_int failed;
-    pthread_mutex_t lock; /* guards err */
-    cb_error err;
 } job;
 
 static int all_fermium(const cb_crystal *c)
@@ -77,8 +71,9 @@ static int try_pair(const cb_csp_opts *o, const cb_crystal *p, const cb_validity
     return CB_OK;
 }
 
-static int eval_target(job *J, size_t i, cb_error *err)
+static int eval_target(void *ctx, size_t i, cb_error *err)
 {
+    job *J = ctx;
     const cb_csp_opts *o = J->o;
     const cb_crystal *t = &J->targets[i];
     target_out *out = &J->res[i];
@@ -106,50 +101,6 @@ static int eval_target(job *J, size_t i, cb_error *err)
     return CB_OK;
 }
 
-static void *worker(void *arg)
-{
-    job *J = arg;
-    for (;;) {
-        if (atomic_load(&J->failed)) break;
-        size_t i = atomic_fetch_add(&J->next, 1);
-        if (i >= J->m) break;
-        cb_error err;
-        int rc = eval_target(J, i, &err);
-        if (rc) {
-            pthread_mutex_lock(&J->lock);
-            if (!atomic_load(&J->failed)) {
-                J->err = err;
-                atomic_store(&J->failed, rc);
-            }
-            pthread_mutex_unlock(&J->lock);
-            break;
-        }
-        atomic_fetch_add(&J->done, 1);
-    }
-    return NULL;
-}
-
-static void run_threads(job *J, int threads)
-{
-    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    int started = 0;
-    if (tid)
-        for (; started < threads; started++)
-            if (pthread_create(&tid[started], NULL, worker, J) != 0) break;
-    if (started == 0) {
-        worker(J); /* no thread could start: do the work here */
-    } else {
-        /* This thread only reports progress while the workers run. */
-        struct timespec nap = {0, 50 * 1000 * 1000};
-        while (atomic_load(&J->done) < J->m && !atomic_load(&J->failed)) {
-            if (J->o->progress) cb_progress_update(J->o->progress, atomic_load(&J->done));
-            nanosleep(&nap, NULL);
-        }
-        for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    }
-    free(tid);
-}
-
 int cb_csp_evaluate(const cb_csp_opts *o, const cb_crystal *preds, const cb_crystal *targets, size_t m,
                     size_t k, double *rms, cb_csp_result *out, cb_error *err)
 {
@@ -161,42 +112,13 @@ int cb_csp_evaluate(const cb_csp_opts *o, const cb_crystal *preds, const cb_crys
     out->n_pred = m * k;
     if (m == 0) return CB_OK;
 
-    job J;
-    memset(&J, 0, sizeof J);
-    J.o = o;
-    J.preds = preds;
-    J.targets = targets;
-    J.m = m;
-    J.k = k;
-    J.res = malloc(m * sizeof *J.res);
+    job J = {o, preds, targets, m, k, malloc(m * sizeof *J.res)};
     if (!J.res) return cb_fail(err, CB_ERR_NOMEM, "out of memory for %zu CSP targets", m);
-    atomic_init(&J.next, 0);
-    atomic_init(&J.done, 0);
-    atomic_init(&J.failed, 0);
-    pthread_mutex_init(&J.lock, NULL);
-
-    int threads = o->threads > 256 ? 256 : o->threads;
-    if ((size_t)threads > m) threads = (int)m;
-    if (threads > 1) {
-        run_threads(&J, threads);
-    } else {
-        for (size_t i = 0; i < m; i++) {
-            int rc = eval_target(&J, i, &J.err);
-            if (rc) {
-                atomic_store(&J.failed, rc);
-                break;
-            }
-            if (o->progress) cb_progress_update(o->progress, i + 1);
-        }
-    }
-    pthread_mutex_destroy(&J.lock);
-    int failed = atomic_load(&J.failed);
-    if (failed) {
-        if (err) *err = J.err;
+    int rc = cb_parallel_for(m, o->threads, eval_target, &J, o->progress, err);
+    if (rc) {
         free(J.res);
-        return failed;
+        return rc;
     }
-    if (o->progress) cb_progress_update(o->progress, m);
 
     double sum = 0.0;
     for (size_t i = 0; i < m; i++) {
