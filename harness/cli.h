@@ -4,6 +4,12 @@
 #ifndef CRYSTALBENCH_CLI_H
 #define CRYSTALBENCH_CLI_H
 
+#include <stdint.h>
+
+#include "crystalbench/dataset.h"
+#include "crystalbench/error.h"
+#include "crystalbench/store.h"
+
 enum { CB_EXIT_OK = 0, CB_EXIT_FAIL = 1, CB_EXIT_USAGE = 2 };
 
 typedef struct cb_command {
@@ -21,6 +27,24 @@ int cb_cmd_eval_csp(int argc, char **argv);
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
 extern const char cb_usage_eval_csp[];
+
+/* ---- shared by the evaluation commands (cli_run.c) ---- */
+
+/* A run in the results store, or none (store NULL) with --no-db. */
+typedef struct cb_cli_run {
+    cb_store *store;
+    int64_t id;
+} cb_cli_run;
+
+/* Opens the store (db, else $CB_DB, else ./crystalbench.db) and begins a run of model
+ * 'external' for `task`, named after the reference file (its folder for <folder>/
+ * test.csv) with its SHA-256 and the command line.  With no_db nothing is opened. */
+int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *reference, int argc, char **argv,
+                     cb_cli_run *r, cb_error *err);
+/* Marks the run failed with the message; a store error then is only reported. */
+void cb_cli_fail_run(cb_cli_run *r, const char *message);
+/* cb_dataset_load with any layout; an empty file is an error naming `what`. */
+int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *err);
 
 /* True when argv holds -h or --help (before a "--"). */
 int cb_wants_help(int argc, char **argv);

@@ -182,118 +182,7 @@ static int pair_by_id(const cb_dataset *pred, const cb_dataset *target, size_t k
     return ok;
 }
 
-/* ---- run record ---- */
-
-/* "<folder>" for <folder>/test.csv (the standard CSP targets), else "<folder>/<stem>";
- * a bare file name gives its stem. */
-static void dataset_name(const char *path, char *out, size_t cap)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    size_t len = strlen(buf);
-    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
-    char *base = strrchr(buf, '/');
-    char *folder = NULL;
-    if (base) {
-        *base++ = '\0';
-        folder = strrchr(buf, '/');
-        folder = folder ? folder + 1 : buf;
-        if (!folder[0] || strcmp(folder, ".") == 0) folder = NULL;
-    } else {
-        base = buf;
-    }
-    char *dot = strchr(base[0] == '.' ? base + 1 : base, '.');
-    if (dot) *dot = '\0';
-    if (folder && strcmp(base, "test") == 0)
-        snprintf(out, cap, "%s", folder);
-    else if (folder)
-        snprintf(out, cap, "%s/%s", folder, base);
-    else
-        snprintf(out, cap, "%s", base[0] ? base : "unnamed");
-}
-
-/* The command line as a shell would take it back. */
-static char *command_line(int argc, char **argv)
-{
-    size_t cap = 32;
-    for (int i = 0; i < argc; i++) cap += 4 * strlen(argv[i]) + 3;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    size_t n = (size_t)snprintf(s, cap, "crystalbench eval");
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int plain = a[0] != '\0';
-        for (const char *c = a; *c && plain; c++)
-            plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *c) != NULL;
-        s[n++] = ' ';
-        if (plain) {
-            memcpy(s + n, a, strlen(a));
-            n += strlen(a);
-            continue;
-        }
-        s[n++] = '\'';
-        for (const char *c = a; *c; c++) {
-            if (*c == '\'') {
-                memcpy(s + n, "'\\''", 4);
-                n += 4;
-            } else {
-                s[n++] = *c;
-            }
-        }
-        s[n++] = '\'';
-    }
-    s[n] = '\0';
-    return s;
-}
-
-typedef struct run_rec {
-    cb_store *store;
-    int64_t id;
-} run_rec;
-
-static int begin_run(const eval_args *a, int argc, char **argv, run_rec *r, cb_error *err)
-{
-    memset(r, 0, sizeof *r);
-    r->id = -1;
-    if (a->no_db) return CB_OK;
-    const char *db = a->db ? a->db : getenv("CB_DB");
-    if (!db || !db[0]) db = "crystalbench.db";
-    char hash[CB_SHA256_HEX] = "";
-    struct stat sb;
-    /* A folder of CIFs has no single file to hash: its runs carry no dataset hash. */
-    if (stat(a->target, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        int rc = cb_sha256_file_hex(a->target, hash, err);
-        if (rc) return rc;
-    }
-    char name[512];
-    dataset_name(a->target, name, sizeof name);
-    char *config = command_line(argc, argv);
-    if (!config) return cb_fail(err, CB_ERR_NOMEM, "out of memory");
-    cb_run_info info = {.model = "external",
-                        .task = "csp",
-                        .dataset = name,
-                        .dataset_path = a->target,
-                        .dataset_hash = hash[0] ? hash : NULL,
-                        .config = config};
-    int rc = cb_store_open(db, &r->store, err);
-    if (!rc) rc = cb_store_begin_run(r->store, &info, &r->id, err);
-    free(config);
-    if (rc) {
-        cb_store_close(r->store);
-        r->store = NULL;
-    }
-    return rc;
-}
-
-/* Marks the run failed with the message; a store error then is only reported. */
-static void fail_run(run_rec *r, const char *message)
-{
-    if (!r->store) return;
-    cb_error err;
-    if (cb_store_fail_run(r->store, r->id, message, &err)) fprintf(stderr, "crystalbench: %s\n", err.msg);
-}
-
-static int finish_run(run_rec *r, const cb_csp_result *res, cb_error *err)
+static int finish_run(cb_cli_run *r, const cb_csp_result *res, cb_error *err)
 {
     if (!r->store) return CB_OK;
     const char *names[] = {"match_rate", "rms_dist",        "n_targets", "n_pred",        "n_matched",
@@ -306,7 +195,7 @@ static int finish_run(run_rec *r, const cb_csp_result *res, cb_error *err)
 
 /* ---- output ---- */
 
-static int print_json(const eval_args *a, const cb_csp_result *res, const char *paired_by, const run_rec *r)
+static int print_json(const eval_args *a, const cb_csp_result *res, const char *paired_by, const cb_cli_run *r)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return -1;
@@ -334,7 +223,7 @@ static int print_json(const eval_args *a, const cb_csp_result *res, const char *
     return 0;
 }
 
-static void print_table(const eval_args *a, const cb_csp_result *res, const char *paired_by, const run_rec *r,
+static void print_table(const eval_args *a, const cb_csp_result *res, const char *paired_by, const cb_cli_run *r,
                         double seconds)
 {
     printf("eval csp: %s vs %s (%s protocol%s, paired by %s)\n", a->pred, a->target,
@@ -355,13 +244,6 @@ static void print_table(const eval_args *a, const cb_csp_result *res, const char
 
 /* ---- the command ---- */
 
-static int load(const char *path, const char *what, cb_dataset *ds, cb_error *err)
-{
-    int rc = cb_dataset_load(path, CB_FORMAT_AUTO, ds, err);
-    if (!rc && ds->n == 0) rc = cb_fail(err, CB_ERR_INVALID, "%s: no structures in the %s file", path, what);
-    return rc;
-}
-
 int cb_cmd_eval_csp(int argc, char **argv)
 {
     eval_args a;
@@ -379,8 +261,8 @@ int cb_cmd_eval_csp(int argc, char **argv)
         fprintf(stderr, "crystalbench: %s: cannot read the target file\n", a.target);
         return CB_EXIT_FAIL;
     }
-    run_rec run;
-    if (begin_run(&a, argc, argv, &run, &err)) {
+    cb_cli_run run;
+    if (cb_cli_begin_run(a.no_db, a.db, "csp", a.target, argc, argv, &run, &err)) {
         fprintf(stderr, "crystalbench: %s\n", err.msg);
         return CB_EXIT_FAIL;
     }
@@ -388,8 +270,8 @@ int cb_cmd_eval_csp(int argc, char **argv)
     cb_dataset pred = {0}, target = {0};
     cb_crystal *paired = NULL;
     const char *paired_by = "order";
-    int rc = load(a.target, "target", &target, &err);
-    if (!rc) rc = load(a.pred, "prediction", &pred, &err);
+    int rc = cb_cli_load(a.target, "target", &target, &err);
+    if (!rc) rc = cb_cli_load(a.pred, "prediction", &pred, &err);
     size_t k = (size_t)a.k;
     if (!rc) {
         paired = malloc(pred.n * sizeof *paired);
@@ -427,7 +309,7 @@ int cb_cmd_eval_csp(int argc, char **argv)
     int status = CB_EXIT_OK;
     if (rc) {
         fprintf(stderr, "crystalbench: %s\n", err.msg);
-        fail_run(&run, err.msg);
+        cb_cli_fail_run(&run, err.msg);
         status = CB_EXIT_FAIL;
     } else if (a.json) {
         if (print_json(&a, &res, paired_by, &run)) {

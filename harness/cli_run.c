@@ -1,0 +1,124 @@
+/* What the evaluation commands share: the run record in the results store (named
+ * after the reference file, with its SHA-256 and the command line as the config) and
+ * loading a structure file that must not be empty. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "crystalbench/hash.h"
+
+/* "<folder>" for <folder>/test.csv (the standard CSP targets), else "<folder>/<stem>";
+ * a bare file name gives its stem. */
+static void dataset_name(const char *path, char *out, size_t cap)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t len = strlen(buf);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
+    char *base = strrchr(buf, '/');
+    char *folder = NULL;
+    if (base) {
+        *base++ = '\0';
+        folder = strrchr(buf, '/');
+        folder = folder ? folder + 1 : buf;
+        if (!folder[0] || strcmp(folder, ".") == 0) folder = NULL;
+    } else {
+        base = buf;
+    }
+    char *dot = strchr(base[0] == '.' ? base + 1 : base, '.');
+    if (dot) *dot = '\0';
+    if (folder && strcmp(base, "test") == 0)
+        snprintf(out, cap, "%s", folder);
+    else if (folder)
+        snprintf(out, cap, "%s/%s", folder, base);
+    else
+        snprintf(out, cap, "%s", base[0] ? base : "unnamed");
+}
+
+/* The command line as a shell would take it back. */
+static char *command_line(int argc, char **argv)
+{
+    size_t cap = 32;
+    for (int i = 0; i < argc; i++) cap += 4 * strlen(argv[i]) + 3;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    size_t n = (size_t)snprintf(s, cap, "crystalbench eval");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int plain = a[0] != '\0';
+        for (const char *c = a; *c && plain; c++)
+            plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *c) != NULL;
+        s[n++] = ' ';
+        if (plain) {
+            memcpy(s + n, a, strlen(a));
+            n += strlen(a);
+            continue;
+        }
+        s[n++] = '\'';
+        for (const char *c = a; *c; c++) {
+            if (*c == '\'') {
+                memcpy(s + n, "'\\''", 4);
+                n += 4;
+            } else {
+                s[n++] = *c;
+            }
+        }
+        s[n++] = '\'';
+    }
+    s[n] = '\0';
+    return s;
+}
+
+int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *reference, int argc, char **argv,
+                     cb_cli_run *r, cb_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->id = -1;
+    if (no_db) return CB_OK;
+    if (!db) db = getenv("CB_DB");
+    if (!db || !db[0]) db = "crystalbench.db";
+    char hash[CB_SHA256_HEX] = "";
+    struct stat sb;
+    /* A folder of CIFs has no single file to hash: its runs carry no dataset hash. */
+    if (stat(reference, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        int rc = cb_sha256_file_hex(reference, hash, err);
+        if (rc) return rc;
+    }
+    char name[512];
+    dataset_name(reference, name, sizeof name);
+    char *config = command_line(argc, argv);
+    if (!config) return cb_fail(err, CB_ERR_NOMEM, "out of memory");
+    cb_run_info info = {.model = "external",
+                        .task = task,
+                        .dataset = name,
+                        .dataset_path = reference,
+                        .dataset_hash = hash[0] ? hash : NULL,
+                        .config = config};
+    int rc = cb_store_open(db, &r->store, err);
+    if (!rc) rc = cb_store_begin_run(r->store, &info, &r->id, err);
+    free(config);
+    if (rc) {
+        cb_store_close(r->store);
+        r->store = NULL;
+    }
+    return rc;
+}
+
+void cb_cli_fail_run(cb_cli_run *r, const char *message)
+{
+    if (!r->store) return;
+    cb_error err;
+    if (cb_store_fail_run(r->store, r->id, message, &err)) fprintf(stderr, "crystalbench: %s\n", err.msg);
+}
+
+
+int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *err)
+{
+    int rc = cb_dataset_load(path, CB_FORMAT_AUTO, ds, err);
+    if (!rc && ds->n == 0) rc = cb_fail(err, CB_ERR_INVALID, "%s: no structures in the %s file", path, what);
+    return rc;
+}
+
