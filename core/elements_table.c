@@ -313,7 +313,7 @@ const cb_element cb_elements[CB_MAX_Z + 1] = {
      .smact_has_element_data = 1, .smact_pauling_eneg = 2.2, .smact_is_metal = 1,
      .pmg_x = 2.2, .atomic_mass = 190.23, .crystalnn_radius = 1.44,
      .magpie = {76.0, 57.0, 190.23, 3306.0, 8.0, 6.0, 144.0, 2.2, 2.0, 0.0, 6.0, 14.0, 22.0, 0.0, 0.0, 4.0, 0.0, 4.0, 14.09, 0.0, 0.0, 194.0}},
-    {.z = 77, .symbol = "Ir", .smact_ox_present = 1, .n_ox_states = 10, .ox_states = {-2, -1, 1, 2, 3, 4, 5, 6, 7, 8},
+    {.z = 77, .symbol = "Ir", .smact_ox_present = 1, .n_ox_states = 10, .ox_states = {-3, -1, 1, 2, 3, 4, 5, 6, 7, 8},
      .smact_has_element_data = 1, .smact_pauling_eneg = 2.2, .smact_is_metal = 1,
      .pmg_x = 2.2, .atomic_mass = 192.217, .crystalnn_radius = 1.41,
      .magpie = {77.0, 60.0, 192.217, 2739.0, 9.0, 6.0, 141.0, 2.2, 2.0, 0.0, 7.0, 14.0, 23.0, 0.0, 0.0, 3.0, 0.0, 3.0, 14.21, 0.0, 0.0, 225.0}},

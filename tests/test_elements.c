@@ -147,8 +147,11 @@ static void test_table_matches_elements_csv(void **state)
         const cb_element *e = &cb_elements[z];
         assert_string_equal(e->symbol, fl[1]);
         assert_int_equal(e->smact_ox_present, atoi(fl[2]));
+        /* Ir: the PyPI wheel's list, see tools/gen_elements.py (SMACT_OX_OVERRIDES) */
+        char ir[] = "-3 -1 1 2 3 4 5 6 7 8";
+        char *states = z == 77 ? ir : fl[3];
         int n = 0;
-        for (char *tok = strtok(fl[3], " "); tok; tok = strtok(NULL, " ")) {
+        for (char *tok = strtok(states, " "); tok; tok = strtok(NULL, " ")) {
             assert_true(n < e->n_ox_states);
             assert_int_equal(e->ox_states[n++], atoi(tok));
         }

@@ -52,6 +52,19 @@ static void test_smact_cases(void **state)
     cJSON_Delete(root);
 }
 
+/* SMACT's Ir list is the PyPI 2.2.1 wheel's (first state -3, tools/gen_elements.py):
+ * the reference DNG evaluation counts Mg3Si3Ir valid through Mg(+2) Si(-1) Ir(-3). */
+static void test_smact_iridium(void **state)
+{
+    (void)state;
+    const int z[3] = {12, 14, 77};
+    const long counts[3] = {3, 3, 1};
+    assert_int_equal(cb_smact_validity(3, z, counts, 0), CB_SMACT_VALID);
+    assert_int_equal(cb_smact_validity(3, z, counts, 1), CB_SMACT_VALID);
+    assert_int_equal(cb_elements[77].ox_states[0], -3);
+    assert_int_equal(cb_elements[77].ox_states[1], -1);
+}
+
 static int read_ints(const cJSON *arr, int *out, int cap)
 {
     double buf[1024];
@@ -261,7 +274,7 @@ static void test_protocol_differences(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_smact_cases),
+        cmocka_unit_test(test_smact_cases), cmocka_unit_test(test_smact_iridium),
         cmocka_unit_test(test_reference_crystals),
         cmocka_unit_test(test_pauling_order),
         cmocka_unit_test(test_protocol_differences),

@@ -22,6 +22,15 @@ import sys
 MAX_Z = 118
 MAX_OX = 16  # CB_MAX_OX_STATES in elements.h
 MAGPIE_NPROPS = 22
+
+# SMACT oxidation states that differ from elements.csv (which was read from the git
+# commit that set SMACT's version to 2.2.1).  The reference DNG values
+# (shared/data/reference/dng_*.json, "SMACT 2.2.1" as installed from PyPI) count the
+# LLaMA-2 sample Mg3Si3Ir as composition-valid, which needs Ir(-3): Mg(+2)3 Si(-1)3 Ir(-3)
+# is neutral and passes the Pauling test, while no combination with the git table's
+# Ir list (-2 -1 1 .. 8) does.  SMACT's master has this list; the PyPI 2.2.1 wheel
+# evidently too.
+SMACT_OX_OVERRIDES = {"Ir": "-3 -1 1 2 3 4 5 6 7 8"}
 MAGPIE_NFEATURES = 132
 
 
@@ -112,7 +121,7 @@ def main(argv):
     w('    {.z = 0, .symbol = "X", .smact_pauling_eneg = NAN, .pmg_x = NAN, .atomic_mass = NAN,')
     w('     .crystalnn_radius = NAN, .magpie = {%s}},' % nan_magpie)
     for e, m in zip(elements, magpie):
-        ox = e["smact_ox_states"].split()
+        ox = SMACT_OX_OVERRIDES.get(e["symbol"], e["smact_ox_states"]).split()
         if len(ox) > MAX_OX:
             die("%s has %d oxidation states, more than %d" % (e["symbol"], len(ox), MAX_OX))
         ox_c = "{" + (", ".join(str(int(o)) for o in ox) if ox else "0") + "}"
