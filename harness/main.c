@@ -14,6 +14,8 @@ static const cb_command commands[] = {
      cb_usage_data_convert, cb_cmd_data_convert},
     {"eval", "csp", "CSP match rate and RMSE of predictions against targets (StructureMatcher)",
      cb_usage_eval_csp, cb_cmd_eval_csp},
+    {"eval", "dng", "de novo generation metrics of samples against a reference set (validity, coverage, W1)",
+     cb_usage_eval_dng, cb_cmd_eval_dng},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
