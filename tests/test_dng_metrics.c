@@ -271,12 +271,85 @@ static void test_np_permutation(void **state)
     printf("numpy legacy permutation: %zu seeds/sizes identical\n", sizeof cases / sizeof cases[0]);
 }
 
+/* The protocol variants on hand-made crystals: NaCl (valid), the same with two atoms
+ * 0.3 Å apart (struct-invalid), and NaCl in a cell with a 40° angle (FlowMM replaces it
+ * by its absurd crystal). */
+static void make_cell(cb_crystal *c, double gamma, double shift)
+{
+    assert_int_equal(cb_crystal_alloc(c, 2, NULL), CB_OK);
+    const double p[6] = {4.0, 4.0, 4.0, 90.0, 90.0, gamma};
+    cb_lattice_from_parameters(p, c->lattice);
+    c->z[0] = 11;
+    c->z[1] = 17;
+    for (int k = 0; k < 3; k++) {
+        c->frac[0][k] = 0.0;
+        c->frac[1][k] = shift;
+    }
+}
+
+static void test_protocols(void **state)
+{
+    (void)state;
+    cb_crystal xs[3];
+    make_cell(&xs[0], 90.0, 0.5);
+    make_cell(&xs[1], 90.0, 0.04);
+    make_cell(&xs[2], 40.0, 0.5);
+    cb_dng_record rec[3], gt[3];
+    cb_dng_opts o;
+    cb_dng_opts_default(&o);
+    o.n_subsample = 0;
+
+    /* CDVAE: every crystal fingerprinted, validity from the record */
+    o.protocol = CB_DNG_CDVAE;
+    assert_int_equal(cb_dng_records(&o, xs, 3, 1, rec, NULL), CB_OK);
+    assert_true(rec[0].v.valid && rec[0].has_fp);
+    assert_true(!rec[1].v.struct_valid && !rec[1].v.valid && rec[1].has_fp);
+    assert_true(rec[2].v.valid && rec[2].has_fp);
+    assert_true(rec[0].n_elems == 2 && fabs(rec[0].density - rec[2].density * sin(40 * M_PI / 180)) < 1e-9);
+    assert_int_equal(cb_dng_records(&o, xs, 1, 0, gt, NULL), CB_OK);
+    cb_dng_result r;
+    assert_int_equal(cb_dng_evaluate(&o, rec, 3, gt, 1, &r, NULL), CB_OK);
+    assert_true(r.n_valid == 2 && r.n_gen_fp == 3 && fabs(r.valid - 2.0 / 3) < 1e-15);
+    assert_true(isnan(r.wdist_nary));
+    assert_true(r.cov.cov_recall == 1.0);                 /* NaCl itself was generated */
+    assert_true(fabs(r.cov.cov_precision - 1.0 / 3) < 1e-15); /* only NaCl is within 0.4 / 10 */
+
+    /* CTL: only valid crystals are fingerprinted, precision divides by them */
+    o.protocol = CB_DNG_CTL;
+    assert_int_equal(cb_dng_records(&o, xs, 3, 1, rec, NULL), CB_OK);
+    assert_true(rec[0].has_fp && !rec[1].has_fp && rec[2].has_fp);
+    assert_int_equal(cb_dng_evaluate(&o, rec, 3, gt, 1, &r, NULL), CB_OK);
+    assert_true(r.n_gen_fp == 2 && fabs(r.cov.cov_precision - 0.5) < 1e-15);
+
+    /* FlowMM: the 40° prediction is the absurd crystal, invalid without fingerprints;
+     * ground truth is not filtered; wdist_nary over all predictions (absurd: 1 element) */
+    o.protocol = CB_DNG_FLOWMM;
+    assert_int_equal(cb_dng_records(&o, xs, 3, 1, rec, NULL), CB_OK);
+    assert_true(rec[2].v.absurd && !rec[2].v.comp_valid && !rec[2].v.valid && !rec[2].has_fp);
+    assert_true(rec[0].has_fp && rec[1].has_fp);
+    assert_int_equal(cb_dng_records(&o, xs + 2, 1, 0, gt, NULL), CB_OK);
+    assert_true(!gt[0].v.absurd && gt[0].has_fp);
+    assert_int_equal(cb_dng_evaluate(&o, rec, 3, gt, 1, &r, NULL), CB_OK);
+    assert_true(r.n_valid == 1 && r.n_gen_fp == 2);
+    assert_true(fabs(r.wdist_nary - 1.0 / 3) < 1e-15); /* {2, 2, 1} against {2} */
+
+    /* the reference raises when fewer valid crystals exist than the subset size */
+    o.protocol = CB_DNG_CDVAE;
+    o.n_subsample = 5;
+    assert_int_equal(cb_dng_records(&o, xs, 3, 1, rec, NULL), CB_OK);
+    cb_error err;
+    assert_int_equal(cb_dng_evaluate(&o, rec, 3, gt, 1, &r, &err), CB_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "fewer than the 5"));
+    for (int i = 0; i < 3; i++) cb_crystal_free(&xs[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_comp_fingerprints), cmocka_unit_test(test_comp_fingerprint_rules),
         cmocka_unit_test(test_wasserstein),       cmocka_unit_test(test_coverage_cases),
         cmocka_unit_test(test_diversity_case),    cmocka_unit_test(test_np_permutation),
+        cmocka_unit_test(test_protocols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
