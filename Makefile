@@ -28,12 +28,17 @@ check:
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@scripts/memcheck $(BUILD)
 
-# The default comparison.  For now: statistics of every dataset split.
+# The default comparison.  For now: statistics of every dataset split, the DNG metrics
+# of the published sample files (when present) against MP-20 test, and the benches.
 bench: build data
 	@for f in $(DATA)/mp_20/test.csv $(DATA)/mp_20/val.csv $(DATA)/perov_5/test.csv \
 	          $(DATA)/perov_5/val.csv $(DATA)/carbon_24/test.csv $(DATA)/carbon_24/val.csv \
 	          $(DATA)/mpts_52/test.csv $(DATA)/mpts_52/val.csv; do \
 	    $(CB) data stats $$f || exit 1; echo; \
+	done
+	@for s in $(DATA)/samples/*_mp20_*.csv; do \
+	    [ -f "$$s" ] || continue; \
+	    $(CB) eval dng --samples "$$s" --reference $(DATA)/mp_20/test.csv --subset all || exit 1; echo; \
 	done
 	@for b in $(BUILD)/bench_*; do [ -x "$$b" ] && "$$b" || true; done
 

@@ -3,7 +3,8 @@
  * bench/py/fingerprint.py) timed on COUNT of the same structures.
  *
  *   bench_fingerprint [CSV] [--python COUNT]
- * CSV defaults to $CB_SHARED_DIR/data/mp_20/test.csv (or ../shared/...). */
+ * CSV defaults to data/mp_20/test.csv (scripts/get-data), else
+ * $CB_SHARED_DIR/data/mp_20/test.csv (or ../shared/...). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,11 @@
 static const char *default_csv(void)
 {
     static char path[4096];
+    FILE *f = fopen("data/mp_20/test.csv", "r");
+    if (f) {
+        fclose(f);
+        return "data/mp_20/test.csv";
+    }
     const char *shared = getenv("CB_SHARED_DIR");
     snprintf(path, sizeof path, "%s/data/mp_20/test.csv", shared && *shared ? shared : "../shared");
     return path;
