@@ -156,6 +156,25 @@ static void print_slowest(const mp_pairs *ps, const double *t, int n)
     free(idx);
 }
 
+/* The four classes and the get_rms_dist total (with `note` after its row). */
+static void print_buckets(const bucket *b, const char *py_header, const char *note)
+{
+    printf("%-24s %6s %14s %14s %9s\n", "call, pymatgen's verdict", "pairs", "crystalbench/s", py_header,
+           py_header[strlen(py_header) - 1] == '*' ? "ratio*" : "ratio");
+    double c_all = 0, py_all = 0;
+    long n_all = 0;
+    for (int k = 0; k < N_BUCKETS; k++) {
+        if (!b[k].n) continue;
+        print_row(bucket_name[k], b[k].n, b[k].c, b[k].py, "\n");
+        if (k <= RMS_NONE) {
+            c_all += b[k].c;
+            py_all += b[k].py;
+            n_all += b[k].n;
+        }
+    }
+    if (n_all) print_row("get_rms_dist, all", n_all, c_all, py_all, note);
+}
+
 /* bench/py/matcher.py: pymatgen re-timed in one process, one thread, on `limit` pairs
  * (0: all); the ratios compare the two on exactly those pairs, each call's class being
  * pymatgen's verdict. */
@@ -183,20 +202,7 @@ static void python_retime(const char *path, int limit, const mp_pairs *ps, const
     }
     int st = pclose(p);
     printf("\npymatgen re-timed in one process, one thread (%s):\n", cmd);
-    printf("%-24s %6s %14s %14s %9s\n", "call, pymatgen's verdict", "pairs", "crystalbench/s", "pymatgen/s",
-           "ratio");
-    double c_all = 0, py_all = 0;
-    long n_all = 0;
-    for (int k = 0; k < N_BUCKETS; k++) {
-        if (!b[k].n) continue;
-        print_row(bucket_name[k], b[k].n, b[k].c, b[k].py, "\n");
-        if (k <= RMS_NONE) {
-            c_all += b[k].c;
-            py_all += b[k].py;
-            n_all += b[k].n;
-        }
-    }
-    if (n_all) print_row("get_rms_dist, all", n_all, c_all, py_all, "\n");
+    print_buckets(b, "pymatgen/s", "\n");
     if (st != 0) printf("  (bench/py/matcher.py failed: needs pymatgen and the source tree)\n");
 }
 
@@ -256,25 +262,12 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("%-24s %6s %14s %14s %9s\n", "call, pymatgen's verdict", "pairs", "crystalbench/s", "pymatgen/s*",
-           "ratio*");
-    double c_all = 0, py_all = 0;
-    long n_all = 0;
-    for (int k = 0; k < N_BUCKETS; k++) {
-        if (!b[k].n) continue;
-        print_row(bucket_name[k], b[k].n, b[k].c, b[k].py, "\n");
-        if (k <= RMS_NONE) {
-            c_all += b[k].c;
-            py_all += b[k].py;
-            n_all += b[k].n;
-        }
-    }
     char note[384];
     snprintf(note, sizeof note, "   (best of %d passes)\n"
              "* pymatgen's times as recorded when the pair file was made, by 2 competing\n"
              "  workers with numpy's BLAS threads, about 3x slower than pymatgen alone on one\n"
              "  thread: these ratios flatter crystalbench; --python re-times it fairly\n", repeat);
-    print_row("get_rms_dist, all", n_all, c_all, py_all, note);
+    print_buckets(b, "pymatgen/s*", note);
 
     /* Where the time goes, per family (get_rms_dist only). */
     printf("\n%-11s %6s %12s %12s %8s %14s\n", "family", "pairs", "C us/pair", "py ms/pair", "ratio",
@@ -300,10 +293,10 @@ int main(int argc, char **argv)
 
     if (slowest > 0) print_slowest(&ps, best_pair, slowest);
 
-    double t_prep, t_cmp;
+    double t_prep, t_cmp, n_all = (double)(b[RMS_MATCHED].n + b[RMS_NONE].n);
     prepared_pass(&ps, &t_prep, &t_cmp);
     printf("\nprepared: cb_match_prepare %.1f us/structure, cb_match_rms_dist_prepared %.1f us/pair\n",
-           1e6 * t_prep / (2.0 * (double)n_all), 1e6 * t_cmp / (double)n_all);
+           1e6 * t_prep / (2.0 * n_all), 1e6 * t_cmp / n_all);
 
     if (py_limit >= 0) python_retime(path, py_limit, &ps, best_pair, best_fit);
     free(pair_rms);

@@ -43,6 +43,10 @@ typedef struct cb_cli_run {
  * test.csv) with its SHA-256 and the command line.  With no_db nothing is opened. */
 int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *reference, int argc, char **argv,
                      cb_cli_run *r, cb_error *err);
+/* Checks that the input and reference files exist ("cannot read the <what> file"),
+ * then cb_cli_begin_run; prints any error.  Returns CB_EXIT_OK or CB_EXIT_FAIL. */
+int cb_cli_start(const char *input, const char *input_what, const char *reference, const char *reference_what,
+                 int no_db, const char *db, const char *task, int argc, char **argv, cb_cli_run *run);
 /* Marks the run failed with the message; a store error then is only reported. */
 void cb_cli_fail_run(cb_cli_run *r, const char *message);
 /* cb_dataset_load with any layout; an empty file is an error naming `what`. */

@@ -252,20 +252,9 @@ int cb_cmd_eval_csp(int argc, char **argv)
 
     double t0 = cb_now();
     cb_error err;
-    struct stat sb;
-    if (stat(a.pred, &sb) != 0) {
-        fprintf(stderr, "crystalbench: %s: cannot read the prediction file\n", a.pred);
-        return CB_EXIT_FAIL;
-    }
-    if (stat(a.target, &sb) != 0) {
-        fprintf(stderr, "crystalbench: %s: cannot read the target file\n", a.target);
-        return CB_EXIT_FAIL;
-    }
     cb_cli_run run;
-    if (cb_cli_begin_run(a.no_db, a.db, "csp", a.target, argc, argv, &run, &err)) {
-        fprintf(stderr, "crystalbench: %s\n", err.msg);
-        return CB_EXIT_FAIL;
-    }
+    st = cb_cli_start(a.pred, "prediction", a.target, "target", a.no_db, a.db, "csp", argc, argv, &run);
+    if (st != CB_EXIT_OK) return st;
 
     cb_dataset pred = {0}, target = {0};
     cb_crystal *paired = NULL;

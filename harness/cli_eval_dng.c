@@ -304,20 +304,9 @@ int cb_cmd_eval_dng(int argc, char **argv)
     if (st != CB_EXIT_OK) return st;
     double t0 = cb_now();
     cb_error err;
-    struct stat sb;
-    if (stat(a.samples, &sb) != 0) {
-        fprintf(stderr, "crystalbench: %s: cannot read the samples file\n", a.samples);
-        return CB_EXIT_FAIL;
-    }
-    if (stat(a.reference, &sb) != 0) {
-        fprintf(stderr, "crystalbench: %s: cannot read the reference file\n", a.reference);
-        return CB_EXIT_FAIL;
-    }
     cb_cli_run run;
-    if (cb_cli_begin_run(a.no_db, a.db, "dng", a.reference, argc, argv, &run, &err)) {
-        fprintf(stderr, "crystalbench: %s\n", err.msg);
-        return CB_EXIT_FAIL;
-    }
+    st = cb_cli_start(a.samples, "samples", a.reference, "reference", a.no_db, a.db, "dng", argc, argv, &run);
+    if (st != CB_EXIT_OK) return st;
     cb_dng_result res;
     int rc = evaluate(&a, &run, &res, &err);
     metric m[32];

@@ -122,3 +122,21 @@ int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *er
     return rc;
 }
 
+
+int cb_cli_start(const char *input, const char *input_what, const char *reference, const char *reference_what,
+                 int no_db, const char *db, const char *task, int argc, char **argv, cb_cli_run *run)
+{
+    const char *paths[2] = {input, reference}, *whats[2] = {input_what, reference_what};
+    struct stat sb;
+    for (int i = 0; i < 2; i++)
+        if (stat(paths[i], &sb) != 0) {
+            fprintf(stderr, "crystalbench: %s: cannot read the %s file\n", paths[i], whats[i]);
+            return CB_EXIT_FAIL;
+        }
+    cb_error err;
+    if (cb_cli_begin_run(no_db, db, task, reference, argc, argv, run, &err)) {
+        fprintf(stderr, "crystalbench: %s\n", err.msg);
+        return CB_EXIT_FAIL;
+    }
+    return CB_EXIT_OK;
+}
