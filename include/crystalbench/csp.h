@@ -13,7 +13,7 @@
  * the target's rms is the smallest over its matched predictions.
  *
  * The validity gate caps what any model can reach: 53 of the 3,785 perov_5 test
- * structures (802 of 9,046 MP-20) are SMACT-invalid, so even the targets themselves
+ * structures (801 of 9,046 MP-20) are SMACT-invalid, so even the targets themselves
  * as predictions score 3,732 / 3,785 = 98.60 % under every reference protocol.
  * opts.no_gate removes the gate for pure structure matching.
  *
