@@ -38,11 +38,13 @@ File format (text; floats are Python reprs, i.e. exact):
     END <structures> <sites> <seconds>
 """
 import csv
-import hashlib
 import os
 import sys
 import time
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcache  # noqa: E402
 
 DATASETS = [("mp_20", 40), ("perov_5", 30), ("carbon_24", 20), ("mpts_52", 80)]
 MAX_SITES = 6
@@ -54,23 +56,10 @@ def full_mode(args):
 
 
 def script_key(data_dir, full):
-    h = hashlib.sha256(open(os.path.abspath(__file__), "rb").read())
-    h.update(b"full" if full else b"sample")
-    for ds, _ in DATASETS:
-        p = os.path.join(data_dir, ds, "test.csv")
-        h.update(("%s:%d;" % (ds, os.path.getsize(p) if os.path.exists(p) else -1)).encode())
-    return h.hexdigest()[:16]
+    return refcache.script_key(__file__, data_dir, [ds for ds, _ in DATASETS], b"full" if full else b"sample")
 
 
-def complete(path):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 200))
-            tail = f.read().decode("ascii", "replace")
-        return "\nEND " in tail
-    except OSError:
-        return False
+complete = refcache.complete
 
 
 def sites_of(n, full):

@@ -36,13 +36,15 @@ A pymatgen exception gives "rms ERROR <message>" and "fit ERROR".  The file ends
 "END <pairs> <seconds>" so a truncated file is detectable.
 """
 import csv
-import hashlib
 import multiprocessing
 import os
 import re
 import sys
 import time
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refcache  # noqa: E402
 
 SEED = 20240611
 PER_FAMILY = 400
@@ -53,22 +55,10 @@ MATCHER = dict(stol=0.5, angle_tol=10, ltol=0.3)
 
 
 def script_key(data_dir):
-    h = hashlib.sha256(open(os.path.abspath(__file__), "rb").read())
-    for ds in DATASETS:
-        p = os.path.join(data_dir, ds, "test.csv")
-        h.update(("%s:%d;" % (ds, os.path.getsize(p) if os.path.exists(p) else -1)).encode())
-    return h.hexdigest()[:16]
+    return refcache.script_key(__file__, data_dir, DATASETS)
 
 
-def complete(path):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 200))
-            tail = f.read().decode("ascii", "replace")
-        return "\nEND " in tail
-    except OSError:
-        return False
+complete = refcache.complete
 
 
 # ---- structures as plain arrays: (lattice 3x3, Z list, frac n x 3) ----

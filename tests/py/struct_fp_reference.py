@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench", "py"))
 warnings.filterwarnings("ignore")
+import refcache  # noqa: E402
 
 # (dataset, every k-th row of test.csv): ~240 structures, ~1 minute of pymatgen
 PLAN = [("mp_20", 60), ("perov_5", 120), ("carbon_24", 150), ("mpts_52", 300)]
@@ -65,7 +66,7 @@ def main(argv):
         return 2
     os.makedirs(cache, exist_ok=True)
     path = os.path.join(os.path.abspath(cache), "struct_fp_reference.%s.txt" % key(data_dir))
-    if not (os.path.exists(path) and open(path).read().endswith("END\n")):
+    if not refcache.complete(path):
         generate(path, data_dir)
     print(path)
     return 0
