@@ -227,30 +227,9 @@ def main(argv):
     args = argv[1:]
     full = full_mode(args)
     args = [a for a in args if a != "--full"]
-    opts = {"--cache-dir": os.environ.get("CB_BUILD_DIR"),
-            "--data": os.path.join(os.environ.get("CB_SHARED_DIR", "../shared"), "data")}
-    while args:
-        if args[0] in opts and len(args) >= 2:
-            opts[args[0]] = args[1]
-            args = args[2:]
-        else:
-            sys.stderr.write(__doc__)
-            return 2
-    if not opts["--cache-dir"]:
-        sys.stderr.write("crystalnn_reference.py: set CB_BUILD_DIR or pass --cache-dir\n")
-        return 2
-    data_dir = opts["--data"]
-    for ds, _ in DATASETS:
-        if not os.path.exists(os.path.join(data_dir, ds, "test.csv")):
-            sys.stderr.write("crystalnn_reference.py: %s/%s/test.csv not found\n" % (data_dir, ds))
-            return 3
-    os.makedirs(opts["--cache-dir"], exist_ok=True)
-    out = os.path.join(os.path.abspath(opts["--cache-dir"]),
-                       "crystalnn_reference.%s.txt" % script_key(data_dir, full))
-    if not complete(out):
-        generate(out, data_dir, full)
-    print(out)
-    return 0
+    return refcache.cached_main(args, __doc__, "crystalnn_reference", [ds for ds, _ in DATASETS],
+                                lambda data_dir, opts: script_key(data_dir, full),
+                                lambda path, data_dir, opts: generate(path, data_dir, full))
 
 
 if __name__ == "__main__":

@@ -438,30 +438,10 @@ def main(argv):
     if args[:1] == ["--extract"] and len(args) >= 3:
         extract(args[1], args[2:])
         return 0
-    opts = {"--cache-dir": os.environ.get("CB_BUILD_DIR"),
-            "--data": os.path.join(os.environ.get("CB_SHARED_DIR", "../shared"), "data"),
-            "--workers": "2"}
-    while args:
-        if args[0] in opts and len(args) >= 2:
-            opts[args[0]] = args[1]
-            args = args[2:]
-        else:
-            sys.stderr.write(__doc__)
-            return 2
-    if not opts["--cache-dir"]:
-        sys.stderr.write("matcher_pairs.py: set CB_BUILD_DIR or pass --cache-dir\n")
-        return 2
-    data_dir = opts["--data"]
-    for ds in DATASETS:
-        if not os.path.exists(os.path.join(data_dir, ds, "test.csv")):
-            sys.stderr.write("matcher_pairs.py: %s/%s/test.csv not found\n" % (data_dir, ds))
-            return 3
-    os.makedirs(opts["--cache-dir"], exist_ok=True)
-    out = os.path.join(os.path.abspath(opts["--cache-dir"]), "matcher_pairs.%s.txt" % script_key(data_dir))
-    if not complete(out):
-        generate(out, data_dir, int(opts["--workers"]))
-    print(out)
-    return 0
+    return refcache.cached_main(args, __doc__, "matcher_pairs", DATASETS,
+                                lambda data_dir, opts: script_key(data_dir),
+                                lambda path, data_dir, opts: generate(path, data_dir, int(opts["--workers"])),
+                                {"--workers": "2"})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ hashes the script and the sizes of the inputs it reads, complete once its last l
 starts with "END"."""
 import hashlib
 import os
+import sys
 
 
 def script_key(script, data_dir, datasets, extra=b""):
@@ -26,3 +27,35 @@ def complete(path):
         return "\nEND" in tail
     except OSError:
         return False
+
+
+def cached_main(args, doc, name, datasets, key, generate, defaults=None):
+    """The reference scripts' common command line: --cache-dir DIR (default
+    $CB_BUILD_DIR), --data DIR (default $CB_SHARED_DIR/data, else ../shared/data) and the
+    script's own `defaults`.  Checks every dataset's test.csv, then prints the path of the
+    cache file <name>.<key(data_dir, opts)>.txt, calling generate(path, data_dir, opts)
+    first when it is missing or incomplete.  Returns the exit status."""
+    opts = {"--cache-dir": os.environ.get("CB_BUILD_DIR"),
+            "--data": os.path.join(os.environ.get("CB_SHARED_DIR", "../shared"), "data")}
+    opts.update(defaults or {})
+    while args:
+        if args[0] in opts and len(args) >= 2:
+            opts[args[0]] = args[1]
+            args = args[2:]
+        else:
+            sys.stderr.write(doc)
+            return 2
+    if not opts["--cache-dir"]:
+        sys.stderr.write("%s.py: set CB_BUILD_DIR or pass --cache-dir\n" % name)
+        return 2
+    data_dir = opts["--data"]
+    for ds in datasets:
+        if not os.path.exists(os.path.join(data_dir, ds, "test.csv")):
+            sys.stderr.write("%s.py: %s/%s/test.csv not found\n" % (name, data_dir, ds))
+            return 3
+    os.makedirs(opts["--cache-dir"], exist_ok=True)
+    out = os.path.join(os.path.abspath(opts["--cache-dir"]), "%s.%s.txt" % (name, key(data_dir, opts)))
+    if not complete(out):
+        generate(out, data_dir, opts)
+    print(out)
+    return 0
