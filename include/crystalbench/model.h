@@ -1,0 +1,53 @@
+/* The model backend interface: a versioned struct of function pointers, in the manner
+ * of SQLite's sqlite3_module.  A backend is one folder under models/ and one line in
+ * models/registry.c; the harness drives every backend through these entry points only.
+ *
+ * Contract (tests/test_backend_contract.c checks it for every registered backend):
+ *   - create() validates the whole configuration (unknown keys, out-of-range values are
+ *     CB_ERR_USAGE with a message naming the key) and returns an owned state;
+ *   - train() may be a no-op (external samples, baselines without parameters);
+ *   - save() then load() into a fresh state gives the same samples for the same RNG;
+ *   - sample_dng() fills out[0..n) with crystals the caller frees (cb_crystal_free);
+ *     predict_csp() fills out[i] with a prediction for targets[i];
+ *   - every entry point returns CB_OK or an error code with err set; none aborts;
+ *   - destroy(NULL) is a no-op.
+ * A backend that does not do a task leaves its entry point NULL and its bit out of
+ * `tasks`. */
+#ifndef CRYSTALBENCH_MODEL_H
+#define CRYSTALBENCH_MODEL_H
+
+#include <stddef.h>
+
+#include "crystalbench/config.h"
+#include "crystalbench/crystal.h"
+#include "crystalbench/dataset.h"
+#include "crystalbench/error.h"
+#include "crystalbench/progress.h"
+#include "crystalbench/rng.h"
+
+#define CB_MODEL_ABI 1 /* bump when cb_model_ops changes */
+
+enum { CB_TASK_DNG = 1u << 0, CB_TASK_CSP = 1u << 1 };
+
+typedef struct cb_model_ops {
+    int abi_version;     /* CB_MODEL_ABI */
+    const char *name;    /* "external", "example", "flowmm", … (lower case, no spaces) */
+    const char *summary; /* one line for listings */
+    unsigned tasks;      /* CB_TASK_DNG | CB_TASK_CSP */
+    int (*create)(const cb_config *cfg, void **state, cb_error *err);
+    int (*train)(void *state, const cb_dataset *train, const cb_dataset *val, cb_progress *progress, cb_error *err);
+    int (*save)(const void *state, const char *path, cb_error *err);
+    int (*load)(void *state, const char *path, cb_error *err);
+    int (*sample_dng)(void *state, size_t n, cb_rng *rng, cb_crystal *out, cb_error *err);
+    int (*predict_csp)(void *state, const cb_crystal *targets, size_t n, cb_rng *rng, cb_crystal *out,
+                       cb_error *err);
+    void (*destroy)(void *state);
+} cb_model_ops;
+
+/* The registered backends (models/registry.c), in listing order. */
+size_t cb_model_count(void);
+const cb_model_ops *cb_model_at(size_t i);
+/* The backend named `name`, or NULL. */
+const cb_model_ops *cb_model_find(const char *name);
+
+#endif

@@ -1,0 +1,21 @@
+/* The list of backends.  Adding one: declare its ops here and add it to the table. */
+#include <string.h>
+
+#include "crystalbench/model.h"
+
+extern const cb_model_ops cb_model_external;
+
+static const cb_model_ops *const backends[] = {
+    &cb_model_external,
+};
+
+size_t cb_model_count(void) { return sizeof backends / sizeof backends[0]; }
+
+const cb_model_ops *cb_model_at(size_t i) { return i < cb_model_count() ? backends[i] : NULL; }
+
+const cb_model_ops *cb_model_find(const char *name)
+{
+    for (size_t i = 0; i < cb_model_count(); i++)
+        if (strcmp(backends[i]->name, name) == 0) return backends[i];
+    return NULL;
+}

@@ -1,0 +1,223 @@
+/* The contract every registered backend must keep (include/crystalbench/model.h):
+ * create → train a step (or a no-op) → save → load into a fresh state → sample N and
+ * predict for targets → shapes and finiteness → the loaded state gives the same output
+ * as the saved one for the same RNG seed → clean errors on a bad configuration.
+ *
+ * A backend joins by adding a row to `cases` with a function that builds a tiny
+ * configuration for it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crystalbench/model.h"
+#include "testutil.h"
+
+#define N_SAMPLES 8
+
+static char *g_tmp;
+static cb_dataset g_train; /* a few Perov-5 structures written to g_tmp */
+static char g_train_path[4096];
+
+/* ---- per-backend tiny configurations ---- */
+
+static int config_external(cb_config *c, cb_error *err)
+{
+    int rc = cb_config_init(c, "contract test [external]", err);
+    if (!rc) rc = cb_config_set(c, "samples", g_train_path, err);
+    if (!rc) rc = cb_config_set(c, "predictions", g_train_path, err);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*config)(cb_config *c, cb_error *err);
+} cases[] = {
+    {"external", config_external},
+};
+
+/* ---- fixtures ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    g_tmp = cb_test_tmpdir();
+    if (!g_tmp) return -1;
+    const char *src = cb_test_data_file("perov_5/test.csv");
+    if (!src) return 0; /* tests skip */
+    cb_dataset all;
+    cb_error err;
+    if (cb_dataset_load(src, CB_FORMAT_AUTO, &all, &err)) return -1;
+    memset(&g_train, 0, sizeof g_train);
+    g_train.items = calloc(2 * N_SAMPLES, sizeof *g_train.items);
+    g_train.cap = 2 * N_SAMPLES;
+    for (size_t i = 0; i < 2 * N_SAMPLES; i++)
+        if (cb_crystal_copy(&g_train.items[g_train.n++], &all.items[i], &err)) return -1;
+    cb_dataset_free(&all);
+    snprintf(g_train_path, sizeof g_train_path, "%s/train.csv", g_tmp);
+    return cb_dataset_write(g_train_path, CB_FORMAT_CSV, g_train.items, g_train.n, &err) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (g_train.items) cb_dataset_free(&g_train);
+    cb_test_rmtree(g_tmp);
+    free(g_tmp);
+    return 0;
+}
+
+/* A crystal a metric can take: sites, known elements, finite numbers, a real cell. */
+static void assert_well_formed(const cb_crystal *c, const char *what)
+{
+    if (c->n < 1) fail_msg("%s: no sites", what);
+    for (int i = 0; i < c->n; i++) {
+        if (c->z[i] < 1 || c->z[i] > 118) fail_msg("%s: site %d has Z = %d", what, i, c->z[i]);
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(c->frac[i][k])) fail_msg("%s: site %d has a non-finite coordinate", what, i);
+    }
+    for (int a = 0; a < 3; a++)
+        for (int k = 0; k < 3; k++)
+            if (!isfinite(c->lattice[a][k])) fail_msg("%s: non-finite lattice", what);
+    if (!(cb_crystal_volume(c) > 0.1)) fail_msg("%s: cell volume %g", what, cb_crystal_volume(c));
+}
+
+static int same_crystal(const cb_crystal *a, const cb_crystal *b)
+{
+    return a->n == b->n && memcmp(a->lattice, b->lattice, sizeof a->lattice) == 0 &&
+           memcmp(a->z, b->z, (size_t)a->n * sizeof *a->z) == 0 &&
+           memcmp(a->frac, b->frac, (size_t)a->n * sizeof *a->frac) == 0;
+}
+
+/* Samples (DNG) or predictions for the training structures (CSP), seeded. */
+static void run_task(const cb_model_ops *m, void *st, unsigned task, cb_crystal *out)
+{
+    cb_rng rng;
+    cb_rng_seed(&rng, 1234);
+    cb_error err;
+    int rc = task == CB_TASK_DNG ? m->sample_dng(st, N_SAMPLES, &rng, out, &err)
+                                 : m->predict_csp(st, g_train.items, N_SAMPLES, &rng, out, &err);
+    if (rc) fail_msg("%s: %s: %s", m->name, task == CB_TASK_DNG ? "sample_dng" : "predict_csp", err.msg);
+}
+
+static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_error *))
+{
+    cb_error err;
+    assert_int_equal(m->abi_version, CB_MODEL_ABI);
+    assert_true(m->tasks != 0);
+    assert_true(!(m->tasks & CB_TASK_DNG) || m->sample_dng);
+    assert_true(!(m->tasks & CB_TASK_CSP) || m->predict_csp);
+    cb_config cfg;
+    assert_int_equal(config(&cfg, &err), CB_OK);
+
+    void *st = NULL, *fresh = NULL;
+    if (m->create(&cfg, &st, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
+    if (m->train(st, &g_train, &val, NULL, &err)) fail_msg("%s: train: %s", m->name, err.msg);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", g_tmp, m->name);
+    if (m->save(st, ckpt, &err)) fail_msg("%s: save: %s", m->name, err.msg);
+    if (m->create(&cfg, &fresh, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    if (m->load(fresh, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
+
+    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP; task <<= 1) {
+        if (!(m->tasks & task)) continue;
+        cb_crystal a[N_SAMPLES], b[N_SAMPLES];
+        run_task(m, st, task, a);
+        run_task(m, fresh, task, b);
+        for (int i = 0; i < N_SAMPLES; i++) {
+            assert_well_formed(&a[i], m->name);
+            if (!same_crystal(&a[i], &b[i])) fail_msg("%s: output %d differs after save/load", m->name, i);
+            cb_crystal_free(&a[i]);
+            cb_crystal_free(&b[i]);
+        }
+    }
+    m->destroy(st);
+    m->destroy(fresh);
+    m->destroy(NULL);
+
+    /* a bad configuration: a clean error naming the key, no state */
+    assert_int_equal(cb_config_set(&cfg, "no_such_option", "1", &err), CB_OK);
+    void *bad = (void *)&cfg;
+    assert_int_equal(m->create(&cfg, &bad, &err), CB_ERR_USAGE);
+    assert_null(bad);
+    assert_non_null(strstr(err.msg, "no_such_option"));
+    cb_config_free(&cfg);
+    printf("%s: create, train, save, load, %s%s: contract kept\n", m->name, m->tasks & CB_TASK_DNG ? "sample_dng " : "",
+           m->tasks & CB_TASK_CSP ? "predict_csp" : "");
+}
+
+static void test_every_backend(void **state)
+{
+    (void)state;
+    if (!g_train.items) skip();
+    size_t n = sizeof cases / sizeof cases[0];
+    /* every registered backend has a case, and every case a backend */
+    assert_int_equal(cb_model_count(), n);
+    for (size_t i = 0; i < n; i++) {
+        const cb_model_ops *m = cb_model_find(cases[i].name);
+        if (!m) fail_msg("backend '%s' is not registered", cases[i].name);
+        check_backend(m, cases[i].config);
+    }
+    assert_null(cb_model_find("no-such-backend"));
+}
+
+/* external: pairing by material_id, too few samples, missing files, bad checkpoints. */
+static void test_external_errors(void **state)
+{
+    (void)state;
+    if (!g_train.items) skip();
+    const cb_model_ops *m = cb_model_find("external");
+    cb_error err;
+    cb_config cfg;
+    void *st;
+    assert_int_equal(cb_config_init(&cfg, "t", &err), CB_OK);
+    assert_int_equal(m->create(&cfg, &st, &err), CB_ERR_USAGE); /* neither file */
+    assert_int_equal(cb_config_set(&cfg, "samples", g_train_path, &err), CB_OK);
+    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    cb_crystal out[3 * N_SAMPLES];
+    cb_rng rng;
+    cb_rng_seed(&rng, 1);
+    assert_int_equal(m->sample_dng(st, 3 * N_SAMPLES, &rng, out, &err), CB_ERR_INVALID); /* only 16 */
+    assert_non_null(strstr(err.msg, "requested"));
+    assert_int_equal(m->predict_csp(st, g_train.items, 1, &rng, out, &err), CB_ERR_USAGE); /* no predictions */
+    char bogus[4200];
+    snprintf(bogus, sizeof bogus, "%s/bogus.ckpt", g_tmp);
+    FILE *f = fopen(bogus, "w");
+    fputs("something else\n", f);
+    fclose(f);
+    assert_int_equal(m->load(st, bogus, &err), CB_ERR_INVALID);
+    m->destroy(st);
+
+    /* predictions paired by material_id: reversed file order, same answers */
+    cb_dataset rev = {calloc(N_SAMPLES, sizeof(cb_crystal)), N_SAMPLES, N_SAMPLES, NULL};
+    for (int i = 0; i < N_SAMPLES; i++)
+        assert_int_equal(cb_crystal_copy(&rev.items[i], &g_train.items[N_SAMPLES - 1 - i], &err), CB_OK);
+    char rev_path[4200];
+    snprintf(rev_path, sizeof rev_path, "%s/reversed.csv", g_tmp);
+    assert_int_equal(cb_dataset_write(rev_path, CB_FORMAT_CSV, rev.items, rev.n, &err), CB_OK);
+    assert_int_equal(cb_config_set(&cfg, "predictions", rev_path, &err), CB_OK);
+    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    assert_int_equal(m->predict_csp(st, g_train.items, N_SAMPLES, &rng, out, &err), CB_OK);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        assert_string_equal(out[i].id, g_train.items[i].id);
+        cb_crystal_free(&out[i]);
+    }
+    m->destroy(st);
+    cb_dataset_free(&rev);
+    cb_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_backend),
+        cmocka_unit_test(test_external_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
