@@ -3,10 +3,12 @@
 
 #include "crystalbench/model.h"
 
+extern const cb_model_ops cb_model_example;
 extern const cb_model_ops cb_model_external;
 
 static const cb_model_ops *const backends[] = {
     &cb_model_external,
+    &cb_model_example,
 };
 
 size_t cb_model_count(void) { return sizeof backends / sizeof backends[0]; }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/elements.h"
 #include "crystalbench/model.h"
 #include "testutil.h"
 
@@ -34,11 +35,19 @@ static int config_external(cb_config *c, cb_error *err)
     return rc;
 }
 
+static int config_example(cb_config *c, cb_error *err)
+{
+    int rc = cb_config_init(c, "contract test [example]", err);
+    if (!rc) rc = cb_config_set(c, "max_atoms", "40", err);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*config)(cb_config *c, cb_error *err);
 } cases[] = {
     {"external", config_external},
+    {"example", config_example},
 };
 
 /* ---- fixtures ---- */
@@ -213,11 +222,59 @@ static void test_external_errors(void **state)
     cb_config_free(&cfg);
 }
 
+/* example: what it learns from Perov-5 (5-atom cells) shows in its samples. */
+static void test_example_baseline(void **state)
+{
+    (void)state;
+    if (!g_train.items) skip();
+    const cb_model_ops *m = cb_model_find("example");
+    cb_error err;
+    cb_config cfg;
+    void *st;
+    assert_int_equal(cb_config_init(&cfg, "t", &err), CB_OK);
+    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    cb_crystal out[64];
+    cb_rng rng;
+    cb_rng_seed(&rng, 5);
+    assert_int_equal(m->sample_dng(st, 1, &rng, out, &err), CB_ERR_USAGE); /* not trained */
+    assert_int_equal(m->train(st, &g_train, NULL, NULL, &err), CB_OK);
+    int seen[CB_MAX_Z + 1] = {0};
+    double vpa_train = 0, vpa_sampled = 0;
+    for (size_t i = 0; i < g_train.n; i++) {
+        for (int k = 0; k < g_train.items[i].n; k++) seen[g_train.items[i].z[k]] = 1;
+        vpa_train += log(cb_crystal_volume(&g_train.items[i]) / g_train.items[i].n) / (double)g_train.n;
+    }
+    assert_int_equal(m->sample_dng(st, 64, &rng, out, &err), CB_OK);
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(out[i].n, 5); /* every training cell has 5 atoms */
+        for (int k = 0; k < out[i].n; k++) assert_true(seen[out[i].z[k]]);
+        vpa_sampled += log(cb_crystal_volume(&out[i]) / out[i].n) / 64.0;
+        cb_crystal_free(&out[i]);
+    }
+    /* the log volume per atom is drawn around the training mean */
+    assert_true(fabs(vpa_sampled - vpa_train) < 0.1);
+    /* CSP keeps the target's atoms and id */
+    assert_int_equal(m->predict_csp(st, g_train.items, 3, &rng, out, &err), CB_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(out[i].n, g_train.items[i].n);
+        assert_memory_equal(out[i].z, g_train.items[i].z, (size_t)out[i].n * sizeof *out[i].z);
+        assert_string_equal(out[i].id, g_train.items[i].id);
+        cb_crystal_free(&out[i]);
+    }
+    m->destroy(st);
+    /* a bad value names the key */
+    assert_int_equal(cb_config_set(&cfg, "max_atoms", "0", &err), CB_OK);
+    assert_int_equal(m->create(&cfg, &st, &err), CB_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "max_atoms"));
+    cb_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_backend),
         cmocka_unit_test(test_external_errors),
+        cmocka_unit_test(test_example_baseline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
