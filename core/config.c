@@ -1,7 +1,10 @@
-/* cb_config: a small ordered key/value list with validating getters. */
+/* cb_config: a small ordered key/value list with validating getters, and INI files
+ * read with libinih into one cb_config per section. */
 #include "crystalbench/config.h"
 
 #include <errno.h>
+#include <ini.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,4 +103,91 @@ int cb_config_check_keys(const cb_config *c, const char *const *known, cb_error 
         if (!ok) return cb_fail(err, CB_ERR_USAGE, "%s: unknown key '%s'", c->source, c->keys[i]);
     }
     return CB_OK;
+}
+
+/* ---- INI files ---- */
+
+typedef struct ini_state {
+    cb_config_file *f;
+    cb_error *err;
+    int rc;
+} ini_state;
+
+static cb_config *section_for(ini_state *s, const char *name)
+{
+    cb_config_file *f = s->f;
+    if (f->n && strcmp(f->names[f->n - 1], name) == 0) return &f->sections[f->n - 1];
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0) {
+            s->rc = cb_fail(s->err, CB_ERR_PARSE, "%s: section [%s] appears twice", f->path, name);
+            return NULL;
+        }
+    char **names = realloc(f->names, (f->n + 1) * sizeof *names);
+    if (names) f->names = names;
+    cb_config *secs = realloc(f->sections, (f->n + 1) * sizeof *secs);
+    if (secs) f->sections = secs;
+    char source[4096];
+    snprintf(source, sizeof source, "%s [%s]", f->path, name);
+    if (!names || !secs || !(f->names[f->n] = strdup(name))) {
+        s->rc = cb_fail(s->err, CB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if ((s->rc = cb_config_init(&f->sections[f->n], source, s->err))) {
+        free(f->names[f->n]);
+        return NULL;
+    }
+    return &f->sections[f->n++];
+}
+
+static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+    ini_state *s = user;
+    if (s->rc) return 0;
+    cb_config *c = section_for(s, section);
+    if (!c) return 0;
+    if (!name) return 1; /* an empty section header */
+    if (cb_config_get(c, name)) {
+        s->rc = cb_fail(s->err, CB_ERR_PARSE, "%s: key '%s' is set twice", c->source, name);
+        return 0;
+    }
+    s->rc = cb_config_set(c, name, value, s->err);
+    return s->rc == CB_OK;
+}
+
+void cb_config_file_free(cb_config_file *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        cb_config_free(&f->sections[i]);
+    }
+    free(f->names);
+    free(f->sections);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+int cb_config_file_load(const char *path, cb_config_file *out, cb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return cb_fail(err, CB_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    out->path = strdup(path);
+    if (!out->path) {
+        fclose(fp);
+        return cb_fail(err, CB_ERR_NOMEM, "out of memory");
+    }
+    ini_state s = {out, err, CB_OK};
+    int line = ini_parse_file(fp, on_ini_line, &s);
+    fclose(fp);
+    if (!s.rc && line != 0)
+        s.rc = cb_fail(err, CB_ERR_PARSE, "%s: line %d: expected [section], key = value or a comment", path, line);
+    if (s.rc) cb_config_file_free(out);
+    return s.rc;
+}
+
+const cb_config *cb_config_file_section(const cb_config_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0) return &f->sections[i];
+    return NULL;
 }

@@ -28,4 +28,23 @@ int cb_config_string(const cb_config *c, const char *key, const char *def, const
  * in a config must not be silently ignored). */
 int cb_config_check_keys(const cb_config *c, const char *const *known, cb_error *err);
 
+/* ---- INI files (libinih) ----
+ *
+ * `[section]` headers, `key = value` lines, `;` or `#` comments.  A section name or a
+ * key that appears twice is an error (a silently merged or overridden setting is a
+ * mistake that costs a training run). */
+typedef struct cb_config_file {
+    char *path;
+    size_t n;
+    char **names;          /* section names in file order ("" = before any header) */
+    cb_config *sections;   /* sections[i] has source "PATH [names[i]]" */
+} cb_config_file;
+
+/* Reads path.  CB_ERR_IO when it cannot be read, CB_ERR_PARSE naming the line of a
+ * malformed line, or the repeated section or key. */
+int cb_config_file_load(const char *path, cb_config_file *out, cb_error *err);
+/* The section, or NULL. */
+const cb_config *cb_config_file_section(const cb_config_file *f, const char *name);
+void cb_config_file_free(cb_config_file *f);
+
 #endif
