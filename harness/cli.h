@@ -52,6 +52,15 @@ void cb_cli_fail_run(cb_cli_run *r, const char *message);
 /* cb_dataset_load with any layout; an empty file is an error naming `what`. */
 int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *err);
 
+/* getopt helpers of the evaluation commands: the default worker count (the CPUs, at
+ * most 64); --threads N in 1..256; the message for getopt's ':' (missing value) or
+ * '?' (unknown option); after the loop, leftover arguments and --db with --no-db.
+ * Each returns CB_EXIT_OK or CB_EXIT_USAGE (message printed). */
+int cb_cli_default_threads(void);
+int cb_cli_threads(const char *usage, const char *arg, int *out);
+int cb_cli_bad_option(const char *usage, int ch, char **argv);
+int cb_cli_after_options(const char *usage, int argc, char **argv, const char *db, int no_db);
+
 /* True when argv holds -h or --help (before a "--"). */
 int cb_wants_help(int argc, char **argv);
 /* Prints "crystalbench: <message>" on stderr; returns CB_EXIT_USAGE. */

@@ -82,8 +82,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
     memset(a, 0, sizeof *a);
     a->k = 1;
     a->protocol = CB_PROTOCOL_DIFFCSP;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    a->threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1;
+    a->threads = cb_cli_default_threads();
     char *end;
     int ch;
     optind = 1;
@@ -101,26 +100,18 @@ static int parse_args(int argc, char **argv, eval_args *a)
             if (*end || end == optarg || a->k < 1 || a->k > 100000)
                 return cb_usage_error(cb_usage_eval_csp, "--k needs a count >= 1, not '%s'", optarg);
             break;
-        case 'T': {
-            long t = strtol(optarg, &end, 10);
-            if (*end || end == optarg || t < 1 || t > 256)
-                return cb_usage_error(cb_usage_eval_csp, "--threads needs a count in 1..256, not '%s'", optarg);
-            a->threads = (int)t;
+        case 'T':
+            if (cb_cli_threads(cb_usage_eval_csp, optarg, &a->threads)) return CB_EXIT_USAGE;
             break;
-        }
         case 'P':
             if (cb_protocol_from_name(optarg, &a->protocol))
                 return cb_usage_error(cb_usage_eval_csp, "unknown protocol '%s' (cdvae, diffcsp, flowmm)", optarg);
             break;
-        case ':':
-            return cb_usage_error(cb_usage_eval_csp, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cb_usage_error(cb_usage_eval_csp, "unknown option '%s'", argv[optind - 1]);
+        default: return cb_cli_bad_option(cb_usage_eval_csp, ch, argv);
         }
     }
-    if (optind != argc) return cb_usage_error(cb_usage_eval_csp, "unexpected argument '%s'", argv[optind]);
+    if (cb_cli_after_options(cb_usage_eval_csp, argc, argv, a->db, a->no_db)) return CB_EXIT_USAGE;
     if (!a->pred || !a->target) return cb_usage_error(cb_usage_eval_csp, "eval csp needs --pred and --target");
-    if (a->db && a->no_db) return cb_usage_error(cb_usage_eval_csp, "--db and --no-db contradict each other");
     return CB_EXIT_OK;
 }
 

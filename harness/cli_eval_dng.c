@@ -76,8 +76,7 @@ static int parse_args(int argc, char **argv, dng_args *a)
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     cb_dng_opts_default(&a->o);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    a->o.threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1;
+    a->o.threads = cb_cli_default_threads();
     char *end;
     int ch;
     optind = 1;
@@ -111,21 +110,15 @@ static int parse_args(int argc, char **argv, dng_args *a)
             a->o.seed = (uint32_t)v;
             break;
         }
-        case 'T': {
-            long t = strtol(optarg, &end, 10);
-            if (*end || end == optarg || t < 1 || t > 256)
-                return cb_usage_error(cb_usage_eval_dng, "--threads needs a count in 1..256, not '%s'", optarg);
-            a->o.threads = (int)t;
+        case 'T':
+            if (cb_cli_threads(cb_usage_eval_dng, optarg, &a->o.threads)) return CB_EXIT_USAGE;
             break;
-        }
-        case ':': return cb_usage_error(cb_usage_eval_dng, "option '%s' needs a value", argv[optind - 1]);
-        default: return cb_usage_error(cb_usage_eval_dng, "unknown option '%s'", argv[optind - 1]);
+        default: return cb_cli_bad_option(cb_usage_eval_dng, ch, argv);
         }
     }
-    if (optind != argc) return cb_usage_error(cb_usage_eval_dng, "unexpected argument '%s'", argv[optind]);
+    if (cb_cli_after_options(cb_usage_eval_dng, argc, argv, a->db, a->no_db)) return CB_EXIT_USAGE;
     if (!a->samples || !a->reference)
         return cb_usage_error(cb_usage_eval_dng, "eval dng needs --samples and --reference");
-    if (a->db && a->no_db) return cb_usage_error(cb_usage_eval_dng, "--db and --no-db contradict each other");
     if (!a->dataset && !(a->dataset = dataset_from_path(a->reference)))
         return cb_usage_error(cb_usage_eval_dng, "cannot tell the dataset from '%s': give --dataset mp20|carbon|perov",
                               a->reference);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "crystalbench/hash.h"
@@ -138,5 +139,36 @@ int cb_cli_start(const char *input, const char *input_what, const char *referenc
         fprintf(stderr, "crystalbench: %s\n", err.msg);
         return CB_EXIT_FAIL;
     }
+    return CB_EXIT_OK;
+}
+
+/* ---- option parsing shared by the evaluation commands ---- */
+
+int cb_cli_default_threads(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1;
+}
+
+int cb_cli_threads(const char *usage, const char *arg, int *out)
+{
+    char *end;
+    long t = strtol(arg, &end, 10);
+    if (*end || end == arg || t < 1 || t > 256)
+        return cb_usage_error(usage, "--threads needs a count in 1..256, not '%s'", arg);
+    *out = (int)t;
+    return CB_EXIT_OK;
+}
+
+int cb_cli_bad_option(const char *usage, int ch, char **argv)
+{
+    if (ch == ':') return cb_usage_error(usage, "option '%s' needs a value", argv[optind - 1]);
+    return cb_usage_error(usage, "unknown option '%s'", argv[optind - 1]);
+}
+
+int cb_cli_after_options(const char *usage, int argc, char **argv, const char *db, int no_db)
+{
+    if (optind != argc) return cb_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    if (db && no_db) return cb_usage_error(usage, "--db and --no-db contradict each other");
     return CB_EXIT_OK;
 }
