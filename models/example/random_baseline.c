@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/atomic_file.h"
 #include "crystalbench/elements.h"
 #include "crystalbench/model.h"
 
@@ -164,21 +165,17 @@ static int bl_save(const void *state, const char *path, cb_error *err)
 {
     const baseline *b = state;
     if (!b->fitted) return cb_fail(err, CB_ERR_USAGE, "example: nothing to save before training");
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return cb_fail(err, CB_ERR_IO, "%s: cannot write the checkpoint", path);
+    cb_atomic_file out;
+    int rc = cb_atomic_open(&out, path, err);
+    if (rc) return rc;
+    FILE *f = out.f;
     fprintf(f, "crystalbench example 1\n%ld %.17g %.17g %d\n", b->max_atoms, b->log_vpa_mean, b->log_vpa_std,
             b->n_templates);
     for (long i = 0; i <= b->max_atoms; i++) fprintf(f, "%.17g\n", b->size_weight[i]);
     for (int z = 0; z <= CB_MAX_Z; z++) fprintf(f, "%.17g\n", b->elem_weight[z]);
     for (int t = 0; t < b->n_templates; t++)
         for (int k = 0; k < 6; k++) fprintf(f, "%.17g%c", b->templates[t][k], k == 5 ? '\n' : ' ');
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return cb_fail(err, CB_ERR_IO, "%s: cannot write the checkpoint", path);
-    }
-    return CB_OK;
+    return cb_atomic_commit(&out, err);
 }
 
 static int read_numbers(FILE *f, double *x, long n)

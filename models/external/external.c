@@ -8,11 +8,12 @@
  * sample_dng(n) returns the first n structures of the samples file; predict_csp pairs
  * predictions with targets by material_id when every target has an id found among the
  * predictions, otherwise by order.  Files are read on first use.  train() does nothing;
- * save() records the two paths, load() restores them. */
+ * save() records the two paths (written whole or not at all), load() restores them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/atomic_file.h"
 #include "crystalbench/model.h"
 
 typedef struct external {
@@ -68,16 +69,12 @@ static int ext_train(void *state, const cb_dataset *train, const cb_dataset *val
 static int ext_save(const void *state, const char *path, cb_error *err)
 {
     const external *x = state;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return cb_fail(err, CB_ERR_IO, "%s: cannot write the checkpoint", path);
-    fprintf(f, "crystalbench external 1\n%s\n%s\n", x->samples ? x->samples : "-", x->predictions ? x->predictions : "-");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return cb_fail(err, CB_ERR_IO, "%s: cannot write the checkpoint", path);
-    }
-    return CB_OK;
+    cb_atomic_file out;
+    int rc = cb_atomic_open(&out, path, err);
+    if (rc) return rc;
+    fprintf(out.f, "crystalbench external 1\n%s\n%s\n", x->samples ? x->samples : "-",
+            x->predictions ? x->predictions : "-");
+    return cb_atomic_commit(&out, err);
 }
 
 static int ext_load(void *state, const char *path, cb_error *err)
