@@ -155,17 +155,16 @@ int cb_dng_records(const cb_dng_opts *o, const cb_crystal *xs, size_t n, int is_
 /* ---- metrics ---- */
 
 /* The fingerprint rows of the records that have them, contiguous. */
-static int gather_fps(const cb_dng_record *r, size_t n, const unsigned char *take, cb_fp_set *set, double **s,
-                      double **c)
+static int gather_fps(const cb_dng_record *r, size_t n, cb_fp_set *set, double **s, double **c)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += r[i].has_fp && (!take || take[i]);
+    for (size_t i = 0; i < n; i++) k += r[i].has_fp;
     *s = malloc((k ? k : 1) * CB_STRUCT_FP_LEN * sizeof **s);
     *c = malloc((k ? k : 1) * CB_COMP_FP_LEN * sizeof **c);
     if (!*s || !*c) return -1;
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!r[i].has_fp || (take && !take[i])) continue;
+        if (!r[i].has_fp) continue;
         memcpy(*s + j * CB_STRUCT_FP_LEN, r[i].struct_fp, sizeof r[i].struct_fp);
         memcpy(*c + j * CB_COMP_FP_LEN, r[i].comp_fp, sizeof r[i].comp_fp);
         j++;
@@ -278,7 +277,7 @@ int cb_dng_evaluate(const cb_dng_opts *o, const cb_dng_record *gen, size_t n_gen
     /* coverage: CTL fingerprints only valid crystals, and divides by those */
     cb_fp_set P, Q;
     double *ps = NULL, *pc = NULL, *qs = NULL, *qc = NULL;
-    if (gather_fps(gen, n_gen, NULL, &P, &ps, &pc) || gather_fps(gt, n_gt, NULL, &Q, &qs, &qc)) {
+    if (gather_fps(gen, n_gen, &P, &ps, &pc) || gather_fps(gt, n_gt, &Q, &qs, &qc)) {
         rc = cb_fail(err, CB_ERR_NOMEM, "out of memory for the fingerprints");
     } else {
         out->n_gen_fp = P.n;

@@ -21,8 +21,7 @@
 
 #define N_SAMPLES 8
 
-static char *g_tmp;
-static cb_dataset g_train; /* a few Perov-5 structures written to g_tmp */
+static cb_dataset g_train; /* a few Perov-5 structures written to cb_test_scratch() */
 static char g_train_path[4096];
 
 /* ---- per-backend tiny configurations ---- */
@@ -54,9 +53,7 @@ static const struct {
 
 static int setup(void **state)
 {
-    (void)state;
-    g_tmp = cb_test_tmpdir();
-    if (!g_tmp) return -1;
+    if (cb_test_scratch_setup(state)) return -1;
     const char *src = cb_test_data_file("perov_5/test.csv");
     if (!src) return 0; /* tests skip */
     cb_dataset all;
@@ -68,17 +65,14 @@ static int setup(void **state)
     for (size_t i = 0; i < 2 * N_SAMPLES; i++)
         if (cb_crystal_copy(&g_train.items[g_train.n++], &all.items[i], &err)) return -1;
     cb_dataset_free(&all);
-    snprintf(g_train_path, sizeof g_train_path, "%s/train.csv", g_tmp);
+    snprintf(g_train_path, sizeof g_train_path, "%s/train.csv", cb_test_scratch());
     return cb_dataset_write(g_train_path, CB_FORMAT_CSV, g_train.items, g_train.n, &err) ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     if (g_train.items) cb_dataset_free(&g_train);
-    cb_test_rmtree(g_tmp);
-    free(g_tmp);
-    return 0;
+    return cb_test_scratch_teardown(state);
 }
 
 /* A crystal a metric can take: sites, known elements, finite numbers, a real cell. */
@@ -129,7 +123,7 @@ static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_e
     cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
     if (m->train(st, &g_train, &val, NULL, &err)) fail_msg("%s: train: %s", m->name, err.msg);
     char ckpt[4200];
-    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", g_tmp, m->name);
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", cb_test_scratch(), m->name);
     if (m->save(st, ckpt, &err)) fail_msg("%s: save: %s", m->name, err.msg);
     if (m->create(&cfg, &fresh, &err)) fail_msg("%s: create: %s", m->name, err.msg);
     if (m->load(fresh, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
@@ -196,7 +190,7 @@ static void test_external_errors(void **state)
     assert_non_null(strstr(err.msg, "requested"));
     assert_int_equal(m->predict_csp(st, g_train.items, 1, &rng, out, &err), CB_ERR_USAGE); /* no predictions */
     char bogus[4200];
-    snprintf(bogus, sizeof bogus, "%s/bogus.ckpt", g_tmp);
+    snprintf(bogus, sizeof bogus, "%s/bogus.ckpt", cb_test_scratch());
     FILE *f = fopen(bogus, "w");
     fputs("something else\n", f);
     fclose(f);
@@ -208,7 +202,7 @@ static void test_external_errors(void **state)
     for (int i = 0; i < N_SAMPLES; i++)
         assert_int_equal(cb_crystal_copy(&rev.items[i], &g_train.items[N_SAMPLES - 1 - i], &err), CB_OK);
     char rev_path[4200];
-    snprintf(rev_path, sizeof rev_path, "%s/reversed.csv", g_tmp);
+    snprintf(rev_path, sizeof rev_path, "%s/reversed.csv", cb_test_scratch());
     assert_int_equal(cb_dataset_write(rev_path, CB_FORMAT_CSV, rev.items, rev.n, &err), CB_OK);
     assert_int_equal(cb_config_set(&cfg, "predictions", rev_path, &err), CB_OK);
     assert_int_equal(m->create(&cfg, &st, &err), CB_OK);

@@ -22,22 +22,6 @@
 #include "crystalbench/store.h"
 #include "testutil.h"
 
-static char *g_tmp; /* a scratch directory for the test's files */
-
-static int setup(void **state)
-{
-    (void)state;
-    g_tmp = cb_test_tmpdir();
-    return g_tmp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cb_test_rmtree(g_tmp);
-    free(g_tmp);
-    return 0;
-}
 
 static double num(const cJSON *o, const char *key)
 {
@@ -158,7 +142,7 @@ static void test_usage_and_bad_input(void **state)
     assert_non_null(strstr(out, "/nonexistent.csv"));
     free(out);
     char bad[4096];
-    snprintf(bad, sizeof bad, "%s/bad.csv", g_tmp);
+    snprintf(bad, sizeof bad, "%s/bad.csv", cb_test_scratch());
     FILE *f = fopen(bad, "w");
     assert_non_null(f);
     fputs("material_id,cif\nx,\"data_x\n_cell_length_a 3\n\"\n", f);
@@ -172,7 +156,7 @@ static void test_usage_and_bad_input(void **state)
     const char *src = cb_test_data_file("perov_5/test.csv");
     if (!src) skip();
     char small[4096];
-    snprintf(small, sizeof small, "%s/perov_small.csv", g_tmp);
+    snprintf(small, sizeof small, "%s/perov_small.csv", cb_test_scratch());
     head_csv(src, small, 40);
     out = cb_test_runf(&st, "%s eval dng --samples '%s' --reference '%s' --dataset perov --no-db 2>&1", cli, small, small);
     assert_int_equal(st, 1);
@@ -189,9 +173,9 @@ static void test_store_and_cache(void **state)
     const char *src = cb_test_data_file("perov_5/test.csv");
     if (!src) skip();
     char gen[4096], ref[4096], db[4096], args[16384];
-    snprintf(gen, sizeof gen, "%s/gen.csv", g_tmp);
-    snprintf(ref, sizeof ref, "%s/perov_5_ref.csv", g_tmp);
-    snprintf(db, sizeof db, "%s/runs.db", g_tmp);
+    snprintf(gen, sizeof gen, "%s/gen.csv", cb_test_scratch());
+    snprintf(ref, sizeof ref, "%s/perov_5_ref.csv", cb_test_scratch());
+    snprintf(db, sizeof db, "%s/runs.db", cb_test_scratch());
     head_csv(src, gen, 60);
     head_csv(src, ref, 120);
     snprintf(args, sizeof args, "--samples '%s' --reference '%s' --subset 20 --seed 7 --db '%s'", gen, ref, db);
@@ -230,5 +214,5 @@ int main(void)
         cmocka_unit_test(test_cdvae_samples),
         cmocka_unit_test(test_llama_samples),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cb_test_scratch_setup, cb_test_scratch_teardown);
 }

@@ -12,27 +12,11 @@
 #include "crystalbench/config.h"
 #include "testutil.h"
 
-static char *g_tmp;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_tmp = cb_test_tmpdir();
-    return g_tmp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cb_test_rmtree(g_tmp);
-    free(g_tmp);
-    return 0;
-}
 
 static const char *write_ini(const char *name, const char *text)
 {
     static char path[4200];
-    snprintf(path, sizeof path, "%s/%s", g_tmp, name);
+    snprintf(path, sizeof path, "%s/%s", cb_test_scratch(), name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -120,5 +104,5 @@ int main(void)
         cmocka_unit_test(test_ini_file),
         cmocka_unit_test(test_ini_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cb_test_scratch_setup, cb_test_scratch_teardown);
 }

@@ -180,6 +180,20 @@ def site_lines(cnn, probe, s, i):
     return out
 
 
+def write_structure(out, lines, tag, s, cnn, probe, full):
+    """One structure's block: S <tag> <sites>, its lattice and atoms, the reference
+    lines of the sampled sites, E.  Returns the number of sites written."""
+    lines = lines + ["S %s %d" % (tag, len(s)), "L " + " ".join(vec(r) for r in s.lattice.matrix)]
+    lines += ["A %d %s" % (site.specie.Z, vec(site.frac_coords)) for site in s]
+    n = 0
+    for i in sites_of(len(s), full):
+        lines += site_lines(cnn, probe, s, i)
+        n += 1
+    lines.append("E")
+    out.write("\n".join(lines) + "\n")
+    return n
+
+
 def generate(path, data_dir, full):
     warnings.filterwarnings("ignore")
     from pymatgen.analysis.local_env import CrystalNN
@@ -201,23 +215,10 @@ def generate(path, data_dir, full):
                     if (row - 1) % stride:
                         continue
                     s = Structure.from_str(rec["cif"], fmt="cif")
-                    lines = ["S %s %d %d" % (ds, row, len(s)), "L " + " ".join(vec(r) for r in s.lattice.matrix)]
-                    lines += ["A %d %s" % (site.specie.Z, vec(site.frac_coords)) for site in s]
-                    for i in sites_of(len(s), full):
-                        lines += site_lines(cnn, probe, s, i)
-                        n_sites += 1
-                    lines.append("E")
-                    out.write("\n".join(lines) + "\n")
+                    n_sites += write_structure(out, [], "%s %d" % (ds, row), s, cnn, probe, full)
                     n_struct += 1
         for row, (name, s) in enumerate(synthetic(), 1):
-            lines = ["# %s" % name, "S synthetic %d %d" % (row, len(s)),
-                     "L " + " ".join(vec(r) for r in s.lattice.matrix)]
-            lines += ["A %d %s" % (site.specie.Z, vec(site.frac_coords)) for site in s]
-            for i in sites_of(len(s), full):
-                lines += site_lines(cnn, probe, s, i)
-                n_sites += 1
-            lines.append("E")
-            out.write("\n".join(lines) + "\n")
+            n_sites += write_structure(out, ["# %s" % name], "synthetic %d" % row, s, cnn, probe, full)
             n_struct += 1
         out.write("END %d %d %.1f\n" % (n_struct, n_sites, time.time() - t0))
     os.replace(tmp, path)

@@ -174,3 +174,23 @@ int cb_test_json_doubles(const cJSON *arr, double *out, int cap)
     }
     return n;
 }
+
+static char *g_scratch;
+
+int cb_test_scratch_setup(void **state)
+{
+    (void)state;
+    g_scratch = cb_test_tmpdir();
+    return g_scratch ? 0 : -1;
+}
+
+int cb_test_scratch_teardown(void **state)
+{
+    (void)state;
+    if (g_scratch) cb_test_rmtree(g_scratch);
+    free(g_scratch);
+    g_scratch = NULL;
+    return 0;
+}
+
+const char *cb_test_scratch(void) { return g_scratch; }

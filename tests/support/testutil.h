@@ -17,6 +17,12 @@ const char *cb_test_cli(void);
  * cb_test_rmtree. Returns a malloc'd path. */
 char *cb_test_tmpdir(void);
 void cb_test_rmtree(const char *path);
+/* Group fixtures giving a test program one scratch directory:
+ *   cmocka_run_group_tests(tests, cb_test_scratch_setup, cb_test_scratch_teardown)
+ * and cb_test_scratch() its path while the group runs. */
+int cb_test_scratch_setup(void **state);
+int cb_test_scratch_teardown(void **state);
+const char *cb_test_scratch(void);
 /* Runs a shell command and captures stdout (malloc'd, NUL-terminated) and the exit status. */
 char *cb_test_run(const char *cmd, int *status);
 /* cb_test_run with a printf-style command; aborts the test program when the command
