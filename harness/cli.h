@@ -38,15 +38,17 @@ typedef struct cb_cli_run {
     int64_t id;
 } cb_cli_run;
 
-/* Opens the store (db, else $CB_DB, else ./crystalbench.db) and begins a run of model
- * 'external' for `task`, named after the reference file (its folder for <folder>/
- * test.csv) with its SHA-256 and the command line.  With no_db nothing is opened. */
-int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *reference, int argc, char **argv,
-                     cb_cli_run *r, cb_error *err);
+/* Opens the store (db, else $CB_DB, else ./crystalbench.db) and begins a run of
+ * `model` (NULL = "external": the label of the table row) for `task`, named after the
+ * reference file (its folder for <folder>/test.csv) with its SHA-256 and the command
+ * line.  With no_db nothing is opened. */
+int cb_cli_begin_run(int no_db, const char *db, const char *model, const char *task, const char *reference,
+                     int argc, char **argv, cb_cli_run *r, cb_error *err);
 /* Checks that the input and reference files exist ("cannot read the <what> file"),
  * then cb_cli_begin_run; prints any error.  Returns CB_EXIT_OK or CB_EXIT_FAIL. */
 int cb_cli_start(const char *input, const char *input_what, const char *reference, const char *reference_what,
-                 int no_db, const char *db, const char *task, int argc, char **argv, cb_cli_run *run);
+                 int no_db, const char *db, const char *model, const char *task, int argc, char **argv,
+                 cb_cli_run *run);
 /* Marks the run failed with the message; a store error then is only reported. */
 void cb_cli_fail_run(cb_cli_run *r, const char *message);
 /* cb_dataset_load with any layout; an empty file is an error naming `what`. */
@@ -58,6 +60,8 @@ int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *er
  * Each returns CB_EXIT_OK or CB_EXIT_USAGE (message printed). */
 int cb_cli_default_threads(void);
 int cb_cli_threads(const char *usage, const char *arg, int *out);
+/* --model LABEL: 1..64 printable characters. */
+int cb_cli_model_label(const char *usage, const char *arg);
 int cb_cli_bad_option(const char *usage, int ch, char **argv);
 int cb_cli_after_options(const char *usage, int argc, char **argv, const char *db, int no_db);
 

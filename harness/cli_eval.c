@@ -17,10 +17,11 @@
 #include "crystalbench/hash.h"
 #include "crystalbench/progress.h"
 #include "crystalbench/store.h"
+#include "score.h"
 
 const char cb_usage_eval_csp[] =
     "usage: crystalbench eval csp --pred P --target T [--k K] [--protocol NAME] [--no-validity]\n"
-    "                             [--json] [--db FILE | --no-db] [--threads N]\n"
+    "                             [--json] [--model LABEL] [--db FILE | --no-db] [--threads N]\n"
     "\n"
     "Crystal structure prediction metrics (metrics.md 1.2): each prediction is compared\n"
     "with its target by StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10).get_rms_dist;\n"
@@ -53,15 +54,17 @@ const char cb_usage_eval_csp[] =
     "                    (valid predictions), k, protocol, validity_gate,\n"
     "                    paired_by, run_id\n"
     "  --db FILE         results store (default: $CB_DB, else crystalbench.db in the\n"
-    "                    current directory); the run is recorded as model 'external',\n"
-    "                    task 'csp', dataset named after T, with T's SHA-256\n"
+    "                    current directory); the run is recorded as task 'csp',\n"
+    "                    dataset named after T, with T's SHA-256\n"
+    "  --model LABEL     the model that wrote P: the row label in `crystalbench table`\n"
+    "                    (default 'external')\n"
     "  --no-db           do not record the run\n"
     "  --threads N       matcher threads (default: the number of CPUs)\n"
     "\n"
     "Exit status: 0 done, 1 unreadable input, count mismatch or failed run, 2 usage.\n";
 
 typedef struct eval_args {
-    const char *pred, *target, *db;
+    const char *pred, *target, *db, *model;
     long k;
     cb_protocol protocol;
     int json, no_db, threads, no_gate;
@@ -77,6 +80,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
                                          {"no-validity", no_argument, 0, 'V'},
                                          {"db", required_argument, 0, 'd'},
                                          {"no-db", no_argument, 0, 'n'},
+                                         {"model", required_argument, 0, 'm'},
                                          {"threads", required_argument, 0, 'T'},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -94,6 +98,10 @@ static int parse_args(int argc, char **argv, eval_args *a)
         case 'd': a->db = optarg; break;
         case 'j': a->json = 1; break;
         case 'n': a->no_db = 1; break;
+        case 'm':
+            if (cb_cli_model_label(cb_usage_eval_csp, optarg)) return CB_EXIT_USAGE;
+            a->model = optarg;
+            break;
         case 'V': a->no_gate = 1; break;
         case 'k':
             a->k = strtol(optarg, &end, 10);
@@ -173,17 +181,6 @@ static int pair_by_id(const cb_dataset *pred, const cb_dataset *target, size_t k
     return ok;
 }
 
-static int finish_run(cb_cli_run *r, const cb_csp_result *res, cb_error *err)
-{
-    if (!r->store) return CB_OK;
-    const char *names[] = {"match_rate", "rms_dist",        "n_targets", "n_pred",        "n_matched",
-                           "n_valid",    "n_valid_targets", "k",         "n_match_errors"};
-    double values[] = {res->match_rate,       res->rms_dist,         (double)res->n_targets,
-                       (double)res->n_pred,   (double)res->n_matched, (double)res->n_valid_pred,
-                       (double)res->n_valid_targets, (double)res->k, (double)res->n_match_errors};
-    return cb_store_finish_run_with_metrics(r->store, r->id, names, values, sizeof values / sizeof values[0], err);
-}
-
 /* ---- output ---- */
 
 static int print_json(const eval_args *a, const cb_csp_result *res, const char *paired_by, const cb_cli_run *r)
@@ -244,7 +241,7 @@ int cb_cmd_eval_csp(int argc, char **argv)
     double t0 = cb_now();
     cb_error err;
     cb_cli_run run;
-    st = cb_cli_start(a.pred, "prediction", a.target, "target", a.no_db, a.db, "csp", argc, argv, &run);
+    st = cb_cli_start(a.pred, "prediction", a.target, "target", a.no_db, a.db, a.model, "csp", argc, argv, &run);
     if (st != CB_EXIT_OK) return st;
 
     cb_dataset pred = {0}, target = {0};
@@ -282,10 +279,9 @@ int cb_cmd_eval_csp(int argc, char **argv)
         cb_progress bar;
         cb_progress_start(&bar, "matching", target.n);
         o.progress = &bar;
-        rc = cb_csp_evaluate(&o, paired, target.items, target.n, k, NULL, &res, &err);
+        rc = cb_score_csp(&o, paired, target.items, target.n, k, run.store, run.id, &res, &err);
         cb_progress_finish(&bar);
     }
-    if (!rc) rc = finish_run(&run, &res, &err);
     int status = CB_EXIT_OK;
     if (rc) {
         fprintf(stderr, "crystalbench: %s\n", err.msg);

@@ -16,11 +16,12 @@
 #include "cli.h"
 #include "crystalbench/dng.h"
 #include "crystalbench/hash.h"
+#include "score.h"
 
 const char cb_usage_eval_dng[] =
     "usage: crystalbench eval dng --samples S --reference T [--dataset NAME] [--protocol NAME]\n"
     "                             [--subset N|all] [--seed N] [--json] [--db FILE | --no-db]\n"
-    "                             [--threads N]\n"
+    "                             [--model LABEL] [--threads N]\n"
     "\n"
     "De novo generation metrics (metrics.md 1.3): validity (SMACT composition, 0.5 A\n"
     "minimum distance, volume) over all samples; coverage COV-R / COV-P with AMSD / AMCD\n"
@@ -39,15 +40,17 @@ const char cb_usage_eval_dng[] =
     "                    as published; ctl always uses all)\n"
     "  --seed N          seed of that draw (numpy RandomState; default 0)\n"
     "  --json            print one JSON object with the reference's metric names\n"
+    "  --model LABEL     the model that wrote S: the row label in `crystalbench table`\n"
+    "                    (default 'external')\n"
     "  --db FILE         results store (default: $CB_DB, else crystalbench.db); the run\n"
-    "                    is recorded as model 'external', task 'dng'\n"
+    "                    is recorded as task 'dng', dataset named after T\n"
     "  --no-db           do not record the run (nor cache the reference fingerprints)\n"
     "  --threads N       worker threads (default: the number of CPUs)\n"
     "\n"
     "Exit status: 0 done, 1 unreadable input or failed run, 2 usage.\n";
 
 typedef struct dng_args {
-    const char *samples, *reference, *db, *dataset;
+    const char *samples, *reference, *db, *dataset, *model;
     cb_dng_opts o;
     int json, no_db;
 } dng_args;
@@ -72,6 +75,7 @@ static int parse_args(int argc, char **argv, dng_args *a)
                                          {"json", no_argument, 0, 'j'},
                                          {"db", required_argument, 0, 'd'},
                                          {"no-db", no_argument, 0, 'n'},
+                                         {"model", required_argument, 0, 'm'},
                                          {"threads", required_argument, 0, 'T'},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -89,6 +93,10 @@ static int parse_args(int argc, char **argv, dng_args *a)
         case 'd': a->db = optarg; break;
         case 'j': a->json = 1; break;
         case 'n': a->no_db = 1; break;
+        case 'm':
+            if (cb_cli_model_label(cb_usage_eval_dng, optarg)) return CB_EXIT_USAGE;
+            a->model = optarg;
+            break;
         case 'P':
             if (cb_dng_protocol_from_name(optarg, &a->o.protocol))
                 return cb_usage_error(cb_usage_eval_dng, "unknown protocol '%s' (cdvae, flowmm, ctl)", optarg);
@@ -127,57 +135,6 @@ static int parse_args(int argc, char **argv, dng_args *a)
     return CB_EXIT_OK;
 }
 
-/* ---- the reference records, cached by content hash ---- */
-
-#define CACHE_VERSION 1
-
-/* The cache key's kind: the protocol decides which records are fingerprinted, and the
- * record layout must match the reader's. */
-static void cache_kind(cb_dng_protocol p, char *out, size_t cap)
-{
-    snprintf(out, cap, "dng_records/%s/%zu", cb_dng_protocol_name(p), sizeof(cb_dng_record));
-}
-
-static int reference_records(const dng_args *a, cb_cli_run *run, const cb_dataset *ref, cb_dng_record **out,
-                             int *from_cache, cb_error *err)
-{
-    *from_cache = 0;
-    char hash[CB_SHA256_HEX] = "", kind[64];
-    cache_kind(a->o.protocol, kind, sizeof kind);
-    struct stat sb;
-    int cacheable = run->store && stat(a->reference, &sb) == 0 && S_ISREG(sb.st_mode);
-    if (cacheable) {
-        int rc = cb_sha256_file_hex(a->reference, hash, err);
-        if (rc) return rc;
-        void *blob;
-        size_t len;
-        rc = cb_store_cache_get(run->store, hash, kind, CACHE_VERSION, &blob, &len, err);
-        if (!rc && len == ref->n * sizeof(cb_dng_record)) {
-            *out = blob;
-            *from_cache = 1;
-            return CB_OK;
-        }
-        if (!rc) free(blob);
-        else if (rc != CB_ERR_EOF)
-            return rc;
-    }
-    cb_dng_record *r = malloc((ref->n ? ref->n : 1) * sizeof *r);
-    if (!r) return cb_fail(err, CB_ERR_NOMEM, "out of memory for %zu reference records", ref->n);
-    cb_progress bar;
-    cb_progress_start(&bar, "reference fingerprints", ref->n);
-    cb_dng_opts o = a->o;
-    o.progress = &bar;
-    int rc = cb_dng_records(&o, ref->items, ref->n, 0, r, err);
-    cb_progress_finish(&bar);
-    if (!rc && cacheable) rc = cb_store_cache_put(run->store, hash, kind, CACHE_VERSION, r, ref->n * sizeof *r, err);
-    if (rc) {
-        free(r);
-        return rc;
-    }
-    *out = r;
-    return CB_OK;
-}
-
 /* ---- output ---- */
 
 typedef struct metric {
@@ -185,38 +142,11 @@ typedef struct metric {
     double value;
 } metric;
 
-/* The metrics under the reference's names, in its order; returns the count. */
-static int metric_list(const dng_args *a, const cb_dng_result *r, metric *m)
-{
-    int k = 0;
-    m[k++] = (metric){"comp_valid", r->comp_valid};
-    m[k++] = (metric){"struct_valid", r->struct_valid};
-    m[k++] = (metric){"valid", r->valid};
-    m[k++] = (metric){"cov_recall", r->cov.cov_recall};
-    m[k++] = (metric){"cov_precision", r->cov.cov_precision};
-    m[k++] = (metric){"amsd_recall", r->cov.amsd_recall};
-    m[k++] = (metric){"amsd_precision", r->cov.amsd_precision};
-    m[k++] = (metric){"amcd_recall", r->cov.amcd_recall};
-    m[k++] = (metric){"amcd_precision", r->cov.amcd_precision};
-    m[k++] = (metric){"wdist_density", r->wdist_density};
-    m[k++] = (metric){"wdist_num_elems", r->wdist_num_elems};
-    if (a->o.protocol == CB_DNG_FLOWMM) m[k++] = (metric){"wdist_nary", r->wdist_nary};
-    m[k++] = (metric){"comp_div", r->comp_div};
-    m[k++] = (metric){"struct_div", r->struct_div};
-    m[k++] = (metric){"n_generated", (double)r->n_gen};
-    m[k++] = (metric){"n_valid", (double)r->n_valid};
-    m[k++] = (metric){"n_subsample", (double)r->n_subsample};
-    m[k++] = (metric){"n_reference", (double)r->n_gt};
-    m[k++] = (metric){"n_generated_fp", (double)r->n_gen_fp};
-    m[k++] = (metric){"n_reference_fp", (double)r->n_gt_fp};
-    return k;
-}
-
-static int print_json(const dng_args *a, const metric *m, int k, const cb_cli_run *run)
+static int print_json(const dng_args *a, const metric *m, size_t k, const cb_cli_run *run)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return -1;
-    for (int i = 0; i < k; i++) {
+    for (size_t i = 0; i < k; i++) {
         if (isnan(m[i].value))
             cJSON_AddNullToObject(o, m[i].name);
         else
@@ -261,30 +191,9 @@ static void print_table(const dng_args *a, const cb_dng_result *r, const cb_cli_
 static int evaluate(const dng_args *a, cb_cli_run *run, cb_dng_result *res, cb_error *err)
 {
     cb_dataset samples = {0}, ref = {0};
-    cb_dng_record *gen = NULL, *gt = NULL;
-    int from_cache = 0;
     int rc = cb_cli_load(a->reference, "reference", &ref, err);
     if (!rc) rc = cb_cli_load(a->samples, "samples", &samples, err);
-    if (!rc) rc = reference_records(a, run, &ref, &gt, &from_cache, err);
-    if (!rc) {
-        gen = malloc(samples.n * sizeof *gen);
-        if (!gen) rc = cb_fail(err, CB_ERR_NOMEM, "out of memory for %zu sample records", samples.n);
-    }
-    if (!rc) {
-        cb_progress bar;
-        cb_progress_start(&bar, "sample fingerprints", samples.n);
-        cb_dng_opts o = a->o;
-        o.progress = &bar;
-        rc = cb_dng_records(&o, samples.items, samples.n, 1, gen, err);
-        cb_progress_finish(&bar);
-    }
-    if (!rc) rc = cb_dng_evaluate(&a->o, gen, samples.n, gt, ref.n, res, err);
-    if (!rc && res->n_gt_fp < res->n_gt)
-        fprintf(stderr, "crystalbench: note: %zu of %zu reference crystals have no fingerprint and are left out of "
-                        "coverage (the reference evaluation would stop here)\n",
-                res->n_gt - res->n_gt_fp, res->n_gt);
-    free(gen);
-    free(gt);
+    if (!rc) rc = cb_score_dng(&a->o, a->reference, &ref, samples.items, samples.n, run->store, run->id, res, err);
     cb_dataset_free(&samples);
     cb_dataset_free(&ref);
     return rc;
@@ -298,20 +207,17 @@ int cb_cmd_eval_dng(int argc, char **argv)
     double t0 = cb_now();
     cb_error err;
     cb_cli_run run;
-    st = cb_cli_start(a.samples, "samples", a.reference, "reference", a.no_db, a.db, "dng", argc, argv, &run);
+    st = cb_cli_start(a.samples, "samples", a.reference, "reference", a.no_db, a.db, a.model, "dng", argc, argv, &run);
     if (st != CB_EXIT_OK) return st;
     cb_dng_result res;
     int rc = evaluate(&a, &run, &res, &err);
-    metric m[32];
-    int k = rc ? 0 : metric_list(&a, &res, m);
-    if (!rc && run.store) {
-        const char *names[32];
-        double values[32];
-        for (int i = 0; i < k; i++) {
-            names[i] = m[i].name;
-            values[i] = m[i].value;
-        }
-        rc = cb_store_finish_run_with_metrics(run.store, run.id, names, values, (size_t)k, &err);
+    metric m[CB_SCORE_MAX_METRICS];
+    size_t k = 0;
+    if (!rc) {
+        const char *names[CB_SCORE_MAX_METRICS];
+        double values[CB_SCORE_MAX_METRICS];
+        k = cb_dng_metric_list(a.o.protocol, &res, names, values);
+        for (size_t i = 0; i < k; i++) m[i] = (metric){names[i], values[i]};
     }
     int status = CB_EXIT_OK;
     if (rc) {

@@ -73,8 +73,8 @@ static char *command_line(int argc, char **argv)
     return s;
 }
 
-int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *reference, int argc, char **argv,
-                     cb_cli_run *r, cb_error *err)
+int cb_cli_begin_run(int no_db, const char *db, const char *model, const char *task, const char *reference,
+                     int argc, char **argv, cb_cli_run *r, cb_error *err)
 {
     memset(r, 0, sizeof *r);
     r->id = -1;
@@ -92,7 +92,7 @@ int cb_cli_begin_run(int no_db, const char *db, const char *task, const char *re
     dataset_name(reference, name, sizeof name);
     char *config = command_line(argc, argv);
     if (!config) return cb_fail(err, CB_ERR_NOMEM, "out of memory");
-    cb_run_info info = {.model = "external",
+    cb_run_info info = {.model = model ? model : "external",
                         .task = task,
                         .dataset = name,
                         .dataset_path = reference,
@@ -125,7 +125,8 @@ int cb_cli_load(const char *path, const char *what, cb_dataset *ds, cb_error *er
 
 
 int cb_cli_start(const char *input, const char *input_what, const char *reference, const char *reference_what,
-                 int no_db, const char *db, const char *task, int argc, char **argv, cb_cli_run *run)
+                 int no_db, const char *db, const char *model, const char *task, int argc, char **argv,
+                 cb_cli_run *run)
 {
     const char *paths[2] = {input, reference}, *whats[2] = {input_what, reference_what};
     struct stat sb;
@@ -135,7 +136,7 @@ int cb_cli_start(const char *input, const char *input_what, const char *referenc
             return CB_EXIT_FAIL;
         }
     cb_error err;
-    if (cb_cli_begin_run(no_db, db, task, reference, argc, argv, run, &err)) {
+    if (cb_cli_begin_run(no_db, db, model, task, reference, argc, argv, run, &err)) {
         fprintf(stderr, "crystalbench: %s\n", err.msg);
         return CB_EXIT_FAIL;
     }
@@ -148,6 +149,15 @@ int cb_cli_default_threads(void)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     return ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1;
+}
+
+int cb_cli_model_label(const char *usage, const char *arg)
+{
+    size_t n = strlen(arg);
+    int ok = n > 0 && n <= 64;
+    for (const char *c = arg; *c && ok; c++) ok = (unsigned char)*c >= 0x20 && *c != 0x7f;
+    if (!ok) return cb_usage_error(usage, "--model needs a label of 1..64 printable characters, not '%s'", arg);
+    return CB_EXIT_OK;
 }
 
 int cb_cli_threads(const char *usage, const char *arg, int *out)

@@ -37,6 +37,11 @@ int cb_store_prepare(cb_store *s, const char *sql, sqlite3_stmt **st, const char
 int cb_store_tx_begin(cb_store *s, const char *what, cb_error *err);
 int cb_store_tx_commit(cb_store *s, const char *what, cb_error *err);
 void cb_store_tx_rollback(cb_store *s);
+/* Ends the transaction begun by the caller: commit when rc is 0, else roll back;
+ * returns rc or the commit's error. */
+int cb_store_tx_end(cb_store *s, int rc, const char *what, cb_error *err);
+/* Inside a transaction: CB_ERR_USAGE unless run_id exists and is 'running'. */
+int cb_store_require_running(cb_store *s, int64_t run_id, const char *what, cb_error *err);
 
 /* malloc'd copy of s (NULL for NULL); sets *bad when the allocation fails. */
 char *cb_store_strdup(const char *s, int *bad);

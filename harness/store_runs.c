@@ -8,8 +8,7 @@
 
 #include "crystalbench/hash.h"
 
-/* Inside a transaction: CB_ERR_USAGE unless run_id exists and is 'running'. */
-static int require_running(cb_store *s, int64_t run_id, const char *what, cb_error *err)
+int cb_store_require_running(cb_store *s, int64_t run_id, const char *what, cb_error *err)
 {
     sqlite3_stmt *st;
     int rc = cb_store_prepare(s, "SELECT status FROM runs WHERE id = ?1", &st, what, err);
@@ -70,8 +69,7 @@ static int write_named_values(cb_store *s, const char *sql, int64_t run_id, cons
 static const char *const put_metric_sql =
     "INSERT OR REPLACE INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)";
 
-/* Ends the transaction begun by the caller: commit when rc is 0, else roll back. */
-static int end_tx(cb_store *s, int rc, const char *what, cb_error *err)
+int cb_store_tx_end(cb_store *s, int rc, const char *what, cb_error *err)
 {
     if (rc) {
         cb_store_tx_rollback(s);
@@ -136,7 +134,7 @@ int cb_store_begin_run(cb_store *s, const cb_run_info *info, int64_t *run_id, cb
     else if (run_id)
         *run_id = sqlite3_last_insert_rowid(s->db);
     sqlite3_finalize(st);
-    return end_tx(s, rc, what, err);
+    return cb_store_tx_end(s, rc, what, err);
 }
 
 /* One transaction: checks the run is running, writes n values through sql and, when
@@ -150,7 +148,7 @@ static int batch_tx(cb_store *s, const char *sql, int64_t run_id, const int64_t 
     if (!rc) rc = check_batch(s, names, values, n, what, err);
     if (rc) return rc;
     if ((rc = cb_store_tx_begin(s, what, err))) return rc;
-    rc = require_running(s, run_id, what, err);
+    rc = cb_store_require_running(s, run_id, what, err);
     if (!rc) rc = write_named_values(s, sql, run_id, step, names, values, n, what, err);
     if (!rc && end_status) {
         sqlite3_stmt *st;
@@ -166,7 +164,7 @@ static int batch_tx(cb_store *s, const char *sql, int64_t run_id, const int64_t 
             sqlite3_finalize(st);
         }
     }
-    return end_tx(s, rc, what, err);
+    return cb_store_tx_end(s, rc, what, err);
 }
 
 static int end_run(cb_store *s, int64_t run_id, const char *status, const char *message,
@@ -230,7 +228,7 @@ int cb_store_put_samples(cb_store *s, int64_t run_id, int64_t first_idx,
         rc = cb_fail(err, CB_ERR_USAGE, "%s: %s: %zu samples but no array", s->path, what, n);
     if (rc) return rc;
     if ((rc = cb_store_tx_begin(s, what, err))) return rc;
-    rc = require_running(s, run_id, what, err);
+    rc = cb_store_require_running(s, run_id, what, err);
     sqlite3_stmt *st = NULL;
     if (!rc && n > 0)
         rc = cb_store_prepare(s,
@@ -250,5 +248,5 @@ int cb_store_put_samples(cb_store *s, int64_t run_id, int64_t first_idx,
         }
         sqlite3_finalize(st);
     }
-    return end_tx(s, rc, what, err);
+    return cb_store_tx_end(s, rc, what, err);
 }

@@ -57,6 +57,16 @@ static const char *const migrations[CB_STORE_SCHEMA_VERSION] = {
     ");"
     "CREATE INDEX runs_by_key ON runs(model, dataset, task, split, status);"
     "CREATE INDEX runs_by_status ON runs(status);",
+
+    /* 3: per-structure values of a run (densities of the samples and of the reference
+     * set, RMSE per CSP target, …) for plots: one blob of native doubles per series. */
+    "CREATE TABLE series ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  n INTEGER NOT NULL CHECK (n >= 0),"
+    "  data BLOB NOT NULL,"
+    "  PRIMARY KEY (run_id, name)"
+    ") WITHOUT ROWID;",
 };
 
 const char *cb_store_migration(int v)

@@ -345,6 +345,51 @@ static void test_train_log(void **state)
     cb_store_close(s);
 }
 
+static void test_series(void **state)
+{
+    fixture *f = *state;
+    cb_store *s;
+    cb_error err = {0};
+    assert_int_equal(cb_store_open(f->path, &s, &err), CB_OK);
+    cb_run_info info = info_for("external", "csp", "perov_5");
+    int64_t id;
+    assert_int_equal(cb_store_begin_run(s, &info, &id, &err), CB_OK);
+    /* Values come back bit for bit, NaN (an unmatched target) included. */
+    double rms[] = {0.125, NAN, 1e-300, -0.0, 0.1 + 0.2};
+    assert_int_equal(cb_store_put_series(s, id, "rms", rms, 5, &err), CB_OK);
+    assert_int_equal(cb_store_put_series(s, id, "empty", NULL, 0, &err), CB_OK);
+    /* A rewrite replaces the whole series. */
+    double d1[] = {1, 2, 3}, d2[] = {4.5, 5.5};
+    assert_int_equal(cb_store_put_series(s, id, "density", d1, 3, &err), CB_OK);
+    assert_int_equal(cb_store_put_series(s, id, "density", d2, 2, &err), CB_OK);
+    assert_int_equal(cb_store_put_series(s, id, "", d2, 2, &err), CB_ERR_USAGE);
+    assert_int_equal(cb_store_put_series(s, id + 99, "x", d2, 2, &err), CB_ERR_USAGE);
+    assert_int_equal(cb_store_finish_run(s, id, &err), CB_OK);
+    /* Frozen once the run is done. */
+    assert_int_equal(cb_store_put_series(s, id, "density", d1, 3, &err), CB_ERR_USAGE);
+
+    double *v;
+    size_t n;
+    assert_int_equal(cb_store_get_series(s, id, "rms", &v, &n, &err), CB_OK);
+    assert_int_equal(n, 5);
+    assert_memory_equal(v, rms, sizeof rms);
+    free(v);
+    assert_int_equal(cb_store_get_series(s, id, "density", &v, &n, &err), CB_OK);
+    assert_int_equal(n, 2);
+    assert_true(v[0] == 4.5 && v[1] == 5.5);
+    free(v);
+    assert_int_equal(cb_store_get_series(s, id, "empty", &v, &n, &err), CB_OK);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_int_equal(cb_store_get_series(s, id, "nope", &v, &n, &err), CB_ERR_EOF);
+    assert_non_null(strstr(err.msg, "nope"));
+    /* A damaged row (byte count not n doubles) is an error, not a short read. */
+    raw_exec(cb_store_handle(s), "UPDATE series SET n = 7 WHERE name = 'rms'");
+    assert_int_equal(cb_store_get_series(s, id, "rms", &v, &n, &err), CB_ERR_DB);
+    assert_non_null(strstr(err.msg, "damaged"));
+    cb_store_close(s);
+}
+
 static void test_cache(void **state)
 {
     fixture *f = *state;
@@ -865,6 +910,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),

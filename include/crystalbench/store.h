@@ -39,8 +39,9 @@
 
 /* The schema version this build writes.  History (harness/store_schema.c):
  *   1  runs, metrics, samples
- *   2  train_log, ref_cache, run lookup indexes */
-#define CB_STORE_SCHEMA_VERSION 2
+ *   2  train_log, ref_cache, run lookup indexes
+ *   3  series (per-structure values for plots) */
+#define CB_STORE_SCHEMA_VERSION 3
 
 typedef struct cb_store cb_store;
 struct sqlite3;
@@ -192,6 +193,18 @@ int cb_store_log_train(cb_store *s, int64_t run_id, int64_t step, const char *co
 /* Points of a run ordered by name then step; name NULL = every name. */
 int cb_store_get_train_log(cb_store *s, int64_t run_id, const char *name,
                            cb_train_point **out, size_t *n, cb_error *err);
+
+/* ---- series: one named array of doubles per run and name (per-structure values such
+ * as the samples' densities, the reference set's densities, each CSP target's RMSE),
+ * what plots are drawn from.  NaN is kept as NaN (a missing value, e.g. an unmatched
+ * target). ---- */
+
+/* Writes (or replaces) series `name` of a 'running' run, in one transaction. */
+int cb_store_put_series(cb_store *s, int64_t run_id, const char *name, const double *values,
+                        size_t n, cb_error *err);
+/* *values is malloc'd (NULL when *n == 0).  CB_ERR_EOF when the run has no such series. */
+int cb_store_get_series(cb_store *s, int64_t run_id, const char *name, double **values,
+                        size_t *n, cb_error *err);
 
 /* ---- reference caches (e.g. fingerprints of a test set), keyed by the dataset's
  * content hash, a kind ("crystalnn-fp", "magpie-fp", …) and the version of the code
