@@ -44,9 +44,23 @@ static cJSON *eval_json(const char *args)
     return o;
 }
 
+/* The CI gate: the stored run must equal the committed baseline (results/baseline/),
+ * every metric within 1e-9 and every count exactly. */
+static void regress_gate(const char *db, const char *label)
+{
+    const char *src = getenv("CB_SOURCE_DIR");
+    if (!src) src = ".";
+    int st;
+    char *out = cb_test_runf(&st, "%s regress --baseline '%s/results/baseline/dng_%s_mp20.json' --db '%s' 2>&1",
+                             cb_test_cli(), src, label, db);
+    printf("%s", out);
+    if (st != 0) fail_msg("regress gate for %s: exit %d", label, st);
+    free(out);
+}
+
 /* One published sample file against MP-20 test, all valid samples in the property
  * metrics, as the reference file says it was computed. */
-static void check_reference(const char *ref_json)
+static void check_reference(const char *ref_json, const char *label)
 {
     const char *path = cb_test_data_file(ref_json);
     if (!path) skip();
@@ -56,11 +70,14 @@ static void check_reference(const char *ref_json)
     cJSON *ref = cJSON_Parse(text);
     free(text);
     assert_non_null(ref);
-    char samples[4096], test[4096], args[9000];
+    char samples[4096], test[4096], args[16384];
     snprintf(samples, sizeof samples, "%s", cb_test_data_file(cJSON_GetObjectItem(ref, "samples")->valuestring));
     snprintf(test, sizeof test, "%s", cb_test_data_file(cJSON_GetObjectItem(ref, "reference")->valuestring));
-    snprintf(args, sizeof args, "--samples '%s' --reference '%s' --dataset mp20 --protocol cdvae --subset all --no-db",
-             samples, test);
+    char db[4096];
+    snprintf(db, sizeof db, "%s/published.db", cb_test_scratch());
+    snprintf(args, sizeof args,
+             "--samples '%s' --reference '%s' --dataset mp20 --protocol cdvae --subset all --model %s --db '%s'",
+             samples, test, label, db);
     cJSON *got = eval_json(args);
     const cJSON *want = cJSON_GetObjectItem(ref, "metrics");
     size_t n_gen = (size_t)num(ref, "n_generated");
@@ -83,18 +100,19 @@ static void check_reference(const char *ref_json)
     }
     cJSON_Delete(got);
     cJSON_Delete(ref);
+    regress_gate(db, label);
 }
 
 static void test_cdvae_samples(void **state)
 {
     (void)state;
-    check_reference("reference/dng_cdvae_mp20_metastable.json");
+    check_reference("reference/dng_cdvae_mp20_metastable.json", "cdvae");
 }
 
 static void test_llama_samples(void **state)
 {
     (void)state;
-    check_reference("reference/dng_llama2_7b_t1.0_p1.0_mp20_metastable.json");
+    check_reference("reference/dng_llama2_7b_t1.0_p1.0_mp20_metastable.json", "llama2");
 }
 
 /* Writes a small CSV of CIFs: the first `rows` rows of src. */
