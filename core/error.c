@@ -50,7 +50,7 @@ const char *cb_status_name(int code)
     static const char *const names[] = {"CB_OK",          "CB_ERR_IO",       "CB_ERR_PARSE",
                                         "CB_ERR_INVALID", "CB_ERR_UNSUPPORTED", "CB_ERR_NOMEM",
                                         "CB_ERR_DB",      "CB_ERR_USAGE",    "CB_ERR_EXTERNAL",
-                                        "CB_ERR_EOF"};
+                                        "CB_ERR_EOF",     "CB_ERR_INTERRUPTED"};
     if (code < 0 || code >= (int)(sizeof names / sizeof names[0])) return "CB_ERR_UNKNOWN";
     return names[code];
 }

@@ -25,12 +25,14 @@ int cb_cmd_data_convert(int argc, char **argv);
 int cb_cmd_eval_csp(int argc, char **argv);
 int cb_cmd_eval_dng(int argc, char **argv);
 int cb_cmd_regress(int argc, char **argv);
+int cb_cmd_run(int argc, char **argv);
 
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
 extern const char cb_usage_eval_csp[];
 extern const char cb_usage_eval_dng[];
 extern const char cb_usage_regress[];
+extern const char cb_usage_run[];
 
 /* ---- shared by the evaluation commands (cli_run.c) ---- */
 

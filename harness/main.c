@@ -16,6 +16,8 @@ static const cb_command commands[] = {
      cb_usage_eval_csp, cb_cmd_eval_csp},
     {"eval", "dng", "de novo generation metrics of samples against a reference set (validity, coverage, W1)",
      cb_usage_eval_dng, cb_cmd_eval_dng},
+    {NULL, "run", "train, sample, evaluate and store every model and dataset of a config file",
+     cb_usage_run, cb_cmd_run},
     {NULL, "regress", "compare a run's metrics with a committed baseline; exit 1 on a regression",
      cb_usage_regress, cb_cmd_regress},
 };

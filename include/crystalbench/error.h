@@ -16,7 +16,8 @@ typedef enum cb_status {
     CB_ERR_DB = 6,        /* SQLite failure */
     CB_ERR_USAGE = 7,     /* bad arguments or config */
     CB_ERR_EXTERNAL = 8,  /* a library (spglib, qhull, ...) failed */
-    CB_ERR_EOF = 9        /* end of stream; not an error for readers */
+    CB_ERR_EOF = 9,       /* end of stream; not an error for readers */
+    CB_ERR_INTERRUPTED = 10 /* the user asked to stop (Ctrl-C); the work can be resumed */
 } cb_status;
 
 #define CB_ERROR_MSG_MAX 512

@@ -16,6 +16,7 @@
 #ifndef CRYSTALBENCH_MODEL_H
 #define CRYSTALBENCH_MODEL_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "crystalbench/config.h"
@@ -25,9 +26,23 @@
 #include "crystalbench/progress.h"
 #include "crystalbench/rng.h"
 
-#define CB_MODEL_ABI 1 /* bump when cb_model_ops changes */
+#define CB_MODEL_ABI 2 /* bump when cb_model_ops or cb_train_ctx changes (2: cb_train_ctx) */
 
 enum { CB_TASK_DNG = 1u << 0, CB_TASK_CSP = 1u << 1 };
+
+/* What the harness hands to train(): where to report progress and the loss curve, and
+ * how it asks training to stop early.  Every field may be NULL. */
+typedef struct cb_train_ctx {
+    cb_progress *progress; /* advance per step; a note such as "loss 0.123" */
+    /* Records named values (loss, learning rate, …) at a step for the loss curves of
+     * `crystalbench plot`; returns nonzero when they could not be stored. */
+    int (*log)(void *user, long step, const char *const *names, const double *values, size_t n);
+    void *user;
+    /* Set (asynchronously, from a signal handler) when the user interrupts: a backend
+     * that trains for long checks it between steps, leaves a resumable state behind and
+     * returns CB_ERR_INTERRUPTED. */
+    const volatile sig_atomic_t *stop;
+} cb_train_ctx;
 
 typedef struct cb_model_ops {
     int abi_version;     /* CB_MODEL_ABI */
@@ -35,7 +50,7 @@ typedef struct cb_model_ops {
     const char *summary; /* one line for listings */
     unsigned tasks;      /* CB_TASK_DNG | CB_TASK_CSP */
     int (*create)(const cb_config *cfg, void **state, cb_error *err);
-    int (*train)(void *state, const cb_dataset *train, const cb_dataset *val, cb_progress *progress, cb_error *err);
+    int (*train)(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err);
     int (*save)(const void *state, const char *path, cb_error *err);
     int (*load)(void *state, const char *path, cb_error *err);
     int (*sample_dng)(void *state, size_t n, cb_rng *rng, cb_crystal *out, cb_error *err);

@@ -60,9 +60,9 @@ static int bl_create(const cb_config *cfg, void **state, cb_error *err)
     return CB_OK;
 }
 
-static int bl_train(void *state, const cb_dataset *train, const cb_dataset *val, cb_progress *progress, cb_error *err)
+static int bl_train(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err)
 {
-    (void)val, (void)progress;
+    (void)val, (void)ctx;
     baseline *b = state;
     memset(b->size_weight, 0, ((size_t)b->max_atoms + 1) * sizeof *b->size_weight);
     memset(b->elem_weight, 0, sizeof b->elem_weight);

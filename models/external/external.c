@@ -59,9 +59,9 @@ static int ext_create(const cb_config *cfg, void **state, cb_error *err)
     return CB_OK;
 }
 
-static int ext_train(void *state, const cb_dataset *train, const cb_dataset *val, cb_progress *progress, cb_error *err)
+static int ext_train(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err)
 {
-    (void)state, (void)train, (void)val, (void)progress, (void)err;
+    (void)state, (void)train, (void)val, (void)ctx, (void)err;
     return CB_OK; /* nothing to learn: the samples exist already */
 }
 

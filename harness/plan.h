@@ -1,0 +1,96 @@
+/* A run configuration (the INI file of `crystalbench run`) read into a plan: the
+ * datasets, the models and the (model, dataset, task) jobs they make.
+ *
+ *   [run]                 every key optional
+ *   db = FILE             results store (default: $CB_DB, else crystalbench.db)
+ *   workdir = DIR         checkpoints, samples, training logs (default: runs)
+ *   seed = N              sampling seed of every job (default 0)
+ *   split_seed = N        seed of the validation hold-out (default 0)
+ *   holdout = F           fraction of the validation split held out (default 0.1)
+ *   threads = N           evaluation threads (default: the CPUs)
+ *
+ *   [dataset NAME]        NAME as in the tables, e.g. mp_20
+ *   dir = DIR             holds test.csv and val.csv (train.csv when present), or:
+ *   train = / val = / test = FILE
+ *   tasks = dng, csp      (default both)
+ *   coverage = mp20|carbon|perov   DNG coverage cutoffs (default from NAME)
+ *   dng_samples = N       structures to generate (default 1000)
+ *   dng_subset = N|all    valid samples in the property metrics (default 1000)
+ *   dng_protocol = cdvae|flowmm|ctl
+ *   csp_targets = N       first N test structures (default 0 = all)
+ *   csp_k = K             predictions per target (default 1)
+ *   csp_protocol = cdvae|diffcsp|flowmm
+ *
+ *   [model LABEL]         LABEL is the table row
+ *   backend = NAME        a registered backend (models/registry.c)
+ *   datasets = a, b       (default every dataset)
+ *   tasks = dng, csp      (default every task the backend and dataset both have)
+ *   any other key         passed to the backend, which rejects unknown ones
+ *
+ * The split: with a train file the dataset's standard split is used ("standard");
+ * without one, the published validation split minus a seeded hold-out trains and the
+ * hold-out validates ("val-minus-10%"), as ../shared/data/README.md prescribes.  Paths
+ * are taken relative to the current directory. */
+#ifndef CRYSTALBENCH_HARNESS_PLAN_H
+#define CRYSTALBENCH_HARNESS_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crystalbench/config.h"
+#include "crystalbench/csp.h"
+#include "crystalbench/dng.h"
+#include "crystalbench/model.h"
+
+typedef struct cb_plan_dataset {
+    char *name;
+    char *train, *val, *test;  /* train NULL: the val-minus-holdout split */
+    unsigned tasks;
+    char coverage[16];
+    long dng_samples, csp_targets, csp_k;
+    size_t dng_subset;         /* 0 = all */
+    cb_dng_protocol dng_protocol;
+    cb_protocol csp_protocol;
+} cb_plan_dataset;
+
+typedef struct cb_plan_model {
+    char *label;
+    const cb_model_ops *ops;
+    cb_config backend_cfg;     /* the section minus backend, datasets, tasks */
+    const cb_config *section;  /* as written, for the job's identity */
+    char **datasets;           /* NULL = all */
+    size_t n_datasets;
+    unsigned tasks;            /* 0 = all */
+} cb_plan_model;
+
+typedef struct cb_plan_job {
+    size_t model, dataset;
+    unsigned task;             /* CB_TASK_DNG or CB_TASK_CSP */
+} cb_plan_job;
+
+typedef struct cb_plan {
+    cb_config_file file;
+    char *db, *workdir;
+    uint64_t seed;
+    uint32_t split_seed;
+    double holdout;
+    int threads;
+    cb_plan_dataset *datasets;
+    size_t n_datasets;
+    cb_plan_model *models;
+    size_t n_models;
+    cb_plan_job *jobs;
+    size_t n_jobs;
+} cb_plan;
+
+/* Reads and checks the whole file before anything runs: unknown sections or keys,
+ * bad values, unknown backends or dataset names, missing data files are CB_ERR_USAGE
+ * (CB_ERR_IO for an unreadable file) naming the file, section and key. */
+int cb_plan_load(const char *path, cb_plan *plan, cb_error *err);
+void cb_plan_free(cb_plan *plan);
+
+/* "val-minus-10%" or "standard". */
+void cb_plan_split_name(const cb_plan *plan, const cb_plan_dataset *d, char *out, size_t cap);
+const char *cb_task_name(unsigned task); /* "dng", "csp" */
+
+#endif
