@@ -117,6 +117,31 @@ static long count_runs(const char *db, const char *status)
     return k;
 }
 
+/* The CI gate on the tiny pipeline: both runs equal their committed baselines
+ * (results/baseline/ci_random_perov_5_*.json).  CB_UPDATE_BASELINES=1 rewrites them
+ * from this run instead (after a deliberate change, reviewed in the diff). */
+static void regress_gate(const char *db)
+{
+    const char *src = getenv("CB_SOURCE_DIR");
+    int update = getenv("CB_UPDATE_BASELINES") != NULL;
+    static const char *const tasks[] = {"dng", "csp"};
+    for (int t = 0; t < 2; t++) {
+        cb_run r;
+        size_t n;
+        cb_metric *m = metrics_of(db, tasks[t], &n, &r);
+        cb_metrics_free(m, n);
+        int st;
+        char *out = cb_test_runf(&st, "%s regress --baseline '%s/results/baseline/ci_random_perov_5_%s.json' "
+                                      "--db '%s/%s' --run %lld %s 2>&1",
+                                 cb_test_cli(), src ? src : ".", tasks[t], cb_test_scratch(), db, (long long)r.id,
+                                 update ? "--update" : "");
+        cb_run_free(&r);
+        printf("%s", out);
+        if (st != 0) fail_msg("regress gate of the tiny %s pipeline: exit %d", tasks[t], st);
+        free(out);
+    }
+}
+
 static void test_run_and_rerun(void **state)
 {
     (void)state;
@@ -147,6 +172,7 @@ static void test_run_and_rerun(void **state)
         if (strcmp(m[i].name, "n_targets") == 0) assert_true(m[i].value == 40);
     cb_metrics_free(m, n);
     assert_int_equal(count_runs("a.db", "done"), 2);
+    regress_gate("a.db");
 
     /* A rerun finds both jobs done and adds nothing. */
     out = run(args, &st);
