@@ -95,6 +95,8 @@ static int append(char **s, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
+static long dng_samples(const job *j) { return j->m->dng_samples ? j->m->dng_samples : j->d->dng_samples; }
+
 /* The text that identifies the job: everything its result depends on. */
 static int job_identity(job *j, cb_error *err)
 {
@@ -120,7 +122,7 @@ static int job_identity(job *j, cb_error *err)
                      j->plan->split_seed, j->plan->holdout, cb_task_name(j->task), (unsigned long long)j->plan->seed);
     if (!bad && j->task == CB_TASK_DNG)
         bad = append(&s, &len, &cap, "dng_samples = %ld\ndng_subset = %zu\ndng_protocol = %s\ncoverage = %s\n",
-                     d->dng_samples, d->dng_subset, cb_dng_protocol_name(d->dng_protocol), d->coverage);
+                     dng_samples(j), d->dng_subset, cb_dng_protocol_name(d->dng_protocol), d->coverage);
     if (!bad && j->task == CB_TASK_CSP)
         bad = append(&s, &len, &cap, "csp_targets = %ld\ncsp_k = %ld\ncsp_protocol = %s\n", d->csp_targets, d->csp_k,
                      cb_protocol_name(d->csp_protocol));
@@ -285,6 +287,11 @@ static int train_or_load(const job *j, const cb_pipeline_opts *o, void *state, j
         int rc = ops->load(state, j->ckpt, err);
         return rc ? rc : replay_log(j, s, run_id, err);
     }
+    if (ops->flags & CB_MODEL_NO_TRAINING) {
+        printf("  no training  (%s: structures made elsewhere)\n", ops->name);
+        int rc = ops->train(state, &x->train, &x->val, NULL, err);
+        return rc ? rc : ops->save(state, j->ckpt, err);
+    }
     train_log tl = {s, run_id, fopen(j->log, "w")};
     cb_progress bar;
     cb_progress_start(&bar, "training", 0);
@@ -310,7 +317,7 @@ static int generate(const job *j, void *state, const job_data *x, cb_error *err)
     const cb_model_ops *ops = j->m->ops;
     size_t m = 0, k = 1, n;
     if (j->task == CB_TASK_DNG) {
-        n = (size_t)d->dng_samples;
+        n = (size_t)dng_samples(j);
     } else {
         m = d->csp_targets > 0 && (size_t)d->csp_targets < x->test.n ? (size_t)d->csp_targets : x->test.n;
         k = (size_t)d->csp_k;
@@ -446,7 +453,10 @@ int cb_pipeline_run(const cb_plan *plan, const cb_pipeline_opts *o, cb_error *er
                  .m = &plan->models[plan->jobs[i].model],
                  .d = &plan->datasets[plan->jobs[i].dataset],
                  .task = plan->jobs[i].task};
-        cb_plan_split_name(plan, j.d, j.split, sizeof j.split);
+        if (j.m->ops->flags & CB_MODEL_NO_TRAINING)
+            snprintf(j.split, sizeof j.split, "external");
+        else
+            cb_plan_split_name(plan, j.d, j.split, sizeof j.split);
         if ((rc = interrupted(err))) break;
         rc = job_identity(&j, err);
         int64_t done = rc || o->retrain ? 0 : finished_run(s, &j, err, &rc);

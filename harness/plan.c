@@ -211,12 +211,17 @@ static int read_model(cb_plan_model *m, const char *label, const cb_config *c, c
                      cb_task_name(m->tasks & ~m->ops->tasks));
     const char *ds = cb_config_get(c, "datasets");
     if (!rc && ds) rc = parse_list(ds, &m->datasets, &m->n_datasets, err);
+    if (!rc) rc = cb_config_long(c, "dng_samples", 0, 1, 10000000L, &m->dng_samples, err);
     if (!rc) rc = cb_config_init(&m->backend_cfg, c->source, err);
     for (size_t i = 0; i < c->n && !rc; i++) {
         const char *k = c->keys[i];
-        if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks"))
+        if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks") && strcmp(k, "dng_samples"))
             rc = cb_config_set(&m->backend_cfg, k, c->values[i], err);
     }
+    /* The backend checks its own keys now, not after the jobs before it have run. */
+    void *probe = NULL;
+    if (!rc) rc = m->ops->create(&m->backend_cfg, &probe, err);
+    if (!rc) m->ops->destroy(probe);
     return rc;
 }
 

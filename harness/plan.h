@@ -25,6 +25,8 @@
  *   backend = NAME        a registered backend (models/registry.c)
  *   datasets = a, b       (default every dataset)
  *   tasks = dng, csp      (default every task the backend and dataset both have)
+ *   dng_samples = N       this model's sample count, instead of the dataset's (e.g.
+ *                         the size of an external sample file)
  *   any other key         passed to the backend, which rejects unknown ones
  *
  * The split: with a train file the dataset's standard split is used ("standard");
@@ -61,6 +63,7 @@ typedef struct cb_plan_model {
     char **datasets;           /* NULL = all */
     size_t n_datasets;
     unsigned tasks;            /* 0 = all */
+    long dng_samples;          /* 0 = the dataset's */
 } cb_plan_model;
 
 typedef struct cb_plan_job {

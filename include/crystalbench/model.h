@@ -9,6 +9,8 @@
  *   - save() then load() into a fresh state gives the same samples for the same RNG;
  *   - sample_dng() fills out[0..n) with crystals the caller frees (cb_crystal_free);
  *     predict_csp() fills out[i] with a prediction for targets[i];
+ *   - the harness asks in chunks: sample_dng(5) then sample_dng(3) with the same RNG
+ *     gives what sample_dng(8) gives (and likewise predict_csp on consecutive targets);
  *   - every entry point returns CB_OK or an error code with err set; none aborts;
  *   - destroy(NULL) is a no-op.
  * A backend that does not do a task leaves its entry point NULL and its bit out of
@@ -29,6 +31,9 @@
 #define CB_MODEL_ABI 2 /* bump when cb_model_ops or cb_train_ctx changes (2: cb_train_ctx) */
 
 enum { CB_TASK_DNG = 1u << 0, CB_TASK_CSP = 1u << 1 };
+/* flags: CB_MODEL_NO_TRAINING — train() is a no-op because the structures were made
+ * elsewhere (the external backend); its runs record the split as "external". */
+enum { CB_MODEL_NO_TRAINING = 1u << 0 };
 
 /* What the harness hands to train(): where to report progress and the loss curve, and
  * how it asks training to stop early.  Every field may be NULL. */
@@ -49,6 +54,7 @@ typedef struct cb_model_ops {
     const char *name;    /* "external", "example", "flowmm", … (lower case, no spaces) */
     const char *summary; /* one line for listings */
     unsigned tasks;      /* CB_TASK_DNG | CB_TASK_CSP */
+    unsigned flags;      /* CB_MODEL_NO_TRAINING */
     int (*create)(const cb_config *cfg, void **state, cb_error *err);
     int (*train)(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err);
     int (*save)(const void *state, const char *path, cb_error *err);

@@ -5,9 +5,10 @@
  *   samples      = FILE   generated structures for DNG (any layout cb_dataset_load reads:
  *                         CSV with a cif column, .csv.gz, a folder of CIFs, .cif, extxyz)
  *   predictions  = FILE   predicted structures for CSP
- * sample_dng(n) returns the first n structures of the samples file; predict_csp pairs
- * predictions with targets by material_id when every target has an id found among the
- * predictions, otherwise by order.  Files are read on first use.  train() does nothing;
+ * sample_dng(n) returns the next n structures of the samples file (the first call the
+ * first n); predict_csp pairs predictions with targets by material_id when every
+ * target has an id found among the predictions, otherwise by order (continuing, like
+ * sample_dng, where the previous call stopped).  Files are read on first use.  train() does nothing;
  * save() records the two paths (written whole or not at all), load() restores them. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,9 @@ typedef struct external {
     char *samples, *predictions; /* paths or NULL */
     cb_dataset sample_set, prediction_set;
     int have_samples, have_predictions;
+    /* Where the next call continues: the harness asks for its samples in chunks, and
+     * each chunk must be the next rows of the file, not the first ones again. */
+    size_t next_sample, next_prediction;
 } external;
 
 static void ext_destroy(void *state)
@@ -102,6 +106,7 @@ static int ext_load(void *state, const char *path, cb_error *err)
     free(x->predictions);
     x->samples = s;
     x->predictions = p;
+    x->next_sample = x->next_prediction = 0;
     return CB_OK;
 }
 
@@ -120,13 +125,15 @@ static int ext_sample_dng(void *state, size_t n, cb_rng *rng, cb_crystal *out, c
     external *x = state;
     int rc = read_once(x->samples, "samples", &x->sample_set, &x->have_samples, err);
     if (rc) return rc;
-    if (x->sample_set.n < n)
-        return cb_fail(err, CB_ERR_INVALID, "%s: %zu structures, %zu requested", x->samples, x->sample_set.n, n);
+    size_t at = x->next_sample;
+    if (x->sample_set.n - at < n)
+        return cb_fail(err, CB_ERR_INVALID, "%s: %zu structures, %zu requested", x->samples, x->sample_set.n, at + n);
     for (size_t i = 0; i < n; i++)
-        if ((rc = cb_crystal_copy(&out[i], &x->sample_set.items[i], err))) {
+        if ((rc = cb_crystal_copy(&out[i], &x->sample_set.items[at + i], err))) {
             while (i > 0) cb_crystal_free(&out[--i]);
             return rc;
         }
+    x->next_sample = at + n;
     return CB_OK;
 }
 
@@ -147,15 +154,17 @@ static int ext_predict_csp(void *state, const cb_crystal *targets, size_t n, cb_
     int rc = read_once(x->predictions, "predictions", &x->prediction_set, &x->have_predictions, err);
     if (rc) return rc;
     int by_id = 1;
+    size_t at = x->next_prediction;
     for (size_t i = 0; i < n && by_id; i++) by_id = targets[i].id && pick(&x->prediction_set, &targets[i], i, 1);
-    if (!by_id && x->prediction_set.n < n)
+    if (!by_id && x->prediction_set.n - at < n)
         return cb_fail(err, CB_ERR_INVALID, "%s: %zu predictions for %zu targets (and not pairable by material_id)",
-                       x->predictions, x->prediction_set.n, n);
+                       x->predictions, x->prediction_set.n, at + n);
     for (size_t i = 0; i < n; i++)
-        if ((rc = cb_crystal_copy(&out[i], pick(&x->prediction_set, &targets[i], i, by_id), err))) {
+        if ((rc = cb_crystal_copy(&out[i], pick(&x->prediction_set, &targets[i], at + i, by_id), err))) {
             while (i > 0) cb_crystal_free(&out[--i]);
             return rc;
         }
+    x->next_prediction = at + n;
     return CB_OK;
 }
 
@@ -164,6 +173,7 @@ const cb_model_ops cb_model_external = {
     .name = "external",
     .summary = "structures written by any other program, read from files",
     .tasks = CB_TASK_DNG | CB_TASK_CSP,
+    .flags = CB_MODEL_NO_TRAINING,
     .create = ext_create,
     .train = ext_train,
     .save = ext_save,
