@@ -97,6 +97,7 @@ int cb_cli_begin_run(int no_db, const char *db, const char *model, const char *t
                         .dataset = name,
                         .dataset_path = reference,
                         .dataset_hash = hash[0] ? hash : NULL,
+                        .split = "external", /* scored as given: we did not train the model */
                         .config = config};
     int rc = cb_store_open(db, &r->store, err);
     if (!rc) rc = cb_store_begin_run(r->store, &info, &r->id, err);
