@@ -26,6 +26,7 @@ int cb_cmd_eval_csp(int argc, char **argv);
 int cb_cmd_eval_dng(int argc, char **argv);
 int cb_cmd_regress(int argc, char **argv);
 int cb_cmd_run(int argc, char **argv);
+int cb_cmd_table(int argc, char **argv);
 
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
@@ -33,6 +34,7 @@ extern const char cb_usage_eval_csp[];
 extern const char cb_usage_eval_dng[];
 extern const char cb_usage_regress[];
 extern const char cb_usage_run[];
+extern const char cb_usage_table[];
 
 /* ---- shared by the evaluation commands (cli_run.c) ---- */
 
@@ -45,7 +47,8 @@ typedef struct cb_cli_run {
 /* Opens the store (db, else $CB_DB, else ./crystalbench.db) and begins a run of
  * `model` (NULL = "external": the label of the table row) for `task`, named after the
  * reference file (its folder for <folder>/test.csv) with its SHA-256 and the command
- * line.  With no_db nothing is opened. */
+ * line, split "external" (the files were made elsewhere).  With no_db nothing is
+ * opened. */
 int cb_cli_begin_run(int no_db, const char *db, const char *model, const char *task, const char *reference,
                      int argc, char **argv, cb_cli_run *r, cb_error *err);
 /* Checks that the input and reference files exist ("cannot read the <what> file"),

@@ -20,6 +20,8 @@ static const cb_command commands[] = {
      cb_usage_run, cb_cmd_run},
     {NULL, "regress", "compare a run's metrics with a committed baseline; exit 1 on a regression",
      cb_usage_regress, cb_cmd_regress},
+    {NULL, "table", "comparison tables of the stored runs (md, tex, csv, html)", cb_usage_table, cb_cmd_table},
+    {NULL, "plot", "gnuplot plots of the stored runs: DNG histograms and metrics, CSP RMS, loss curves",
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
