@@ -27,6 +27,7 @@ int cb_cmd_eval_dng(int argc, char **argv);
 int cb_cmd_regress(int argc, char **argv);
 int cb_cmd_run(int argc, char **argv);
 int cb_cmd_table(int argc, char **argv);
+int cb_cmd_plot(int argc, char **argv);
 
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
@@ -35,6 +36,7 @@ extern const char cb_usage_eval_dng[];
 extern const char cb_usage_regress[];
 extern const char cb_usage_run[];
 extern const char cb_usage_table[];
+extern const char cb_usage_plot[];
 
 /* ---- shared by the evaluation commands (cli_run.c) ---- */
 

@@ -22,6 +22,7 @@ static const cb_command commands[] = {
      cb_usage_regress, cb_cmd_regress},
     {NULL, "table", "comparison tables of the stored runs (md, tex, csv, html)", cb_usage_table, cb_cmd_table},
     {NULL, "plot", "gnuplot plots of the stored runs: DNG histograms and metrics, CSP RMS, loss curves",
+     cb_usage_plot, cb_cmd_plot},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
