@@ -41,6 +41,10 @@ bench: build data
 	done
 	@$(CB) plot --db $(RESULTS)/crystalbench.db --out $(RESULTS)/plots
 	@cat $(RESULTS)/tables/comparison.md
+	@# The README shows the current table: replace what is between its markers.
+	@awk -v t=$(RESULTS)/tables/comparison.md \
+	    '/<!-- results-table:end -->/ {while ((getline l < t) > 0) print l; skip = 0} \
+	     !skip {print} /<!-- results-table:begin -->/ {skip = 1}' README.md > README.md.tmp && mv README.md.tmp README.md
 	@for f in $(DATA)/mp_20/test.csv $(DATA)/mp_20/val.csv $(DATA)/perov_5/test.csv \
 	          $(DATA)/perov_5/val.csv $(DATA)/carbon_24/test.csv $(DATA)/carbon_24/val.csv \
 	          $(DATA)/mpts_52/test.csv $(DATA)/mpts_52/val.csv; do \

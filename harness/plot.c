@@ -191,6 +191,23 @@ static void gp_strf(FILE *f, const char *fmt, ...)
     gp_str(f, buf);
 }
 
+/* A panel title on two lines (the label, then the numbers), so that long model labels
+ * in side-by-side panels do not run into each other: gnuplot's string concatenation
+ * with a double-quoted newline between two single-quoted (unescaped) strings. */
+static void gp_title2(FILE *f, const char *label, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void gp_title2(FILE *f, const char *label, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fputs("set title ", f);
+    gp_str(f, label);
+    fputs(".\"\\n\".", f);
+    gp_str(f, buf);
+}
+
 static int open_file(const plotter *p, const char *name, const char *ext, cb_atomic_file *a)
 {
     char path[PATH_CAP];
@@ -453,8 +470,7 @@ static int plot_density(plotter *p, const char *dataset, const panel *pn, size_t
             "set tics out nomirror\n",
             w, upper, ymax > 0 ? headroom(rows) * ymax : 1.0);
     for (size_t k = 0; k < m; k++) {
-        fputs("set title ", g.f);
-        gp_strf(g.f, "%s (n = %zu)", pn[idx[k]].label, n_of[k + 1]);
+        gp_title2(g.f, pn[idx[k]].label, "n = %zu", n_of[k + 1]);
         fputs("\nplot ", g.f);
         gp_str(g.f, dat);
         if (has_ref) fprintf(g.f, " using 3:5 with boxes fc rgb '%s' title 'test set', ''", ref_color);
@@ -552,16 +568,15 @@ static int plot_num_elems(plotter *p, const char *dataset, const panel *pn, size
             "set style fill solid 0.9 border -1\n"
             "set boxwidth 0.4 absolute\n"
             "set xrange [0.4:%ld.6]\n"
-            "set xtics 1,1,%ld\n"
+            "set xtics 1,%ld,%ld\n"
             "set yrange [0:%.6g]\n"
             "set xlabel 'number of elements'\n"
             "set ylabel 'fraction of structures'\n"
             "set key top right opaque\n"
             "set tics out nomirror\n",
-            K, K, ymax > 0 ? headroom(rows) * ymax : 1.0);
+            K, K > 12 ? 2L : 1L, K, ymax > 0 ? headroom(rows) * ymax : 1.0);
     for (size_t k = 0; k < m; k++) {
-        fputs("set title ", g.f);
-        gp_strf(g.f, "%s (n = %zu)", pn[idx[k]].label, n_of[k + 1]);
+        gp_title2(g.f, pn[idx[k]].label, "n = %zu", n_of[k + 1]);
         fputs("\nplot ", g.f);
         gp_str(g.f, dat);
         fprintf(g.f, " using ($1-%s):%zu with boxes fc rgb '%s' title 'samples'", has_ref ? "0.2" : "0", 5 + 2 * k,
@@ -751,9 +766,8 @@ static int plot_csp_rms(plotter *p, const char *dataset, const panel *pn, size_t
     for (size_t k = 0; k < m; k++) {
         const series *s = &pn[idx[k]].a;
         size_t matched = n_finite(s);
-        fputs("set title ", g.f);
-        gp_strf(g.f, "%s: match rate %.1f %% (%zu of %zu)", pn[idx[k]].label,
-                s->n ? 100.0 * (double)matched / (double)s->n : 0.0, matched, s->n);
+        gp_title2(g.f, pn[idx[k]].label, "match rate %.1f %% (%zu of %zu)",
+                  s->n ? 100.0 * (double)matched / (double)s->n : 0.0, matched, s->n);
         fputs("\nplot ", g.f);
         gp_str(g.f, dat);
         fprintf(g.f, " using 3:%zu with boxes fc rgb '%s' notitle\n", 4 + k, color(k));

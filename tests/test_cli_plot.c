@@ -307,14 +307,14 @@ static void test_plot_svg(void **state)
     check_train_data(dir, train_name);
     if (!drawn) skip();
 
-    const char *density[] = {"density (g/cm³)", "probability density", "cdvae (n = 4)", "llama2 (n = 4)",
+    const char *density[] = {"density (g/cm³)", "probability density", ">cdvae<", ">llama2<", ">n = 4<",
                              "samples", "test set", NULL};
     check_svg(dir, "dng_density_mp_20", density);
     const char *elems[] = {"number of elements", "fraction of structures", "cdvae", "llama2", NULL};
     check_svg(dir, "dng_num_elems_mp_20", elems);
     const char *metrics[] = {"cdvae", "llama2", "COV-R", "COV-P", "validity: composition", "90.0", NULL};
     check_svg(dir, "dng_metrics_mp_20", metrics);
-    const char *rms[] = {"normalised RMS distance", "targets", "flowmm: match rate 71.4 % (5 of 7)", NULL};
+    const char *rms[] = {"normalised RMS distance", "targets", ">flowmm<", "match rate 71.4 % (5 of 7)", NULL};
     check_svg(dir, "csp_rms_perov_5", rms);
     const char *train[] = {"step", "loss", "val_loss", "flowmm", NULL};
     check_svg(dir, train_name, train);
