@@ -38,7 +38,8 @@ enum { CB_MODEL_NO_TRAINING = 1u << 0 };
 /* What the harness hands to train(): where to report progress and the loss curve, and
  * how it asks training to stop early.  Every field may be NULL. */
 typedef struct cb_train_ctx {
-    cb_progress *progress; /* advance per step; a note such as "loss 0.123" */
+    cb_progress *progress; /* started with total 0: set ->total to the step count (for the
+                              ETA), cb_progress_update per step, a note "loss 0.123" */
     /* Records named values (loss, learning rate, …) at a step for the loss curves of
      * `crystalbench plot`; returns nonzero when they could not be stored. */
     int (*log)(void *user, long step, const char *const *names, const double *values, size_t n);
