@@ -19,6 +19,7 @@
 /* ---- interruption ---- */
 
 static volatile sig_atomic_t g_stop;
+static const volatile sig_atomic_t *g_stop_flag = &g_stop; /* the flag in use */
 
 static void on_signal(int sig)
 {
@@ -31,7 +32,7 @@ static void on_signal(int sig)
 
 static int interrupted(cb_error *err)
 {
-    return g_stop ? cb_fail(err, CB_ERR_INTERRUPTED, "interrupted (run the same command again to resume)") : CB_OK;
+    return *g_stop_flag ? cb_fail(err, CB_ERR_INTERRUPTED, "interrupted (run the same command again to resume)") : CB_OK;
 }
 
 /* ---- files ---- */
@@ -71,7 +72,7 @@ typedef struct job {
     char test_hash[CB_SHA256_HEX];
     char *config;                   /* the identity text */
     char hash[CB_SHA256_HEX];
-    char dir[4096], ckpt[4200], samples[4200], log[4200];
+    char dir[4096], ckpt[4200], partial[4200], samples[4200], log[4200];
 } job;
 
 static int append(char **s, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -134,6 +135,7 @@ static int job_identity(job *j, cb_error *err)
     cb_sha256_hex(s, len, j->hash);
     snprintf(j->dir, sizeof j->dir, "%s/%s/%s", j->plan->workdir, j->m->label, d->name);
     snprintf(j->ckpt, sizeof j->ckpt, "%s/%s-%.12s.ckpt", j->dir, cb_task_name(j->task), j->hash);
+    snprintf(j->partial, sizeof j->partial, "%s/%s-%.12s.partial.ckpt", j->dir, cb_task_name(j->task), j->hash);
     snprintf(j->samples, sizeof j->samples, "%s/%s-%.12s.samples.csv", j->dir, cb_task_name(j->task), j->hash);
     snprintf(j->log, sizeof j->log, "%s/%s-%.12s.log.tsv", j->dir, cb_task_name(j->task), j->hash);
     return CB_OK;
@@ -292,18 +294,37 @@ static int train_or_load(const job *j, const cb_pipeline_opts *o, void *state, j
         int rc = ops->train(state, &x->train, &x->val, NULL, err);
         return rc ? rc : ops->save(state, j->ckpt, err);
     }
-    train_log tl = {s, run_id, fopen(j->log, "w")};
+    /* Training stopped by Ctrl-C left a partial checkpoint: continue from it. */
+    int resumed = !o->retrain && exists(j->partial);
+    if (resumed) {
+        int rc = ops->load(state, j->partial, err);
+        if (!rc) rc = replay_log(j, s, run_id, err);
+        if (rc) return rc;
+        printf("  resuming     training from %s\n", j->partial);
+    }
+    train_log tl = {s, run_id, fopen(j->log, resumed ? "a" : "w")};
     cb_progress bar;
     cb_progress_start(&bar, "training", 0);
-    cb_train_ctx ctx = {.progress = &bar, .log = log_point, .user = &tl, .stop = &g_stop};
-    printf("  training     on %zu structures, validating on %zu (%s)\n", x->train.n, x->val.n, j->split);
+    cb_train_ctx ctx = {.progress = &bar, .log = log_point, .user = &tl, .stop = g_stop_flag};
+    if (!resumed) printf("  training     on %zu structures, validating on %zu (%s)\n", x->train.n, x->val.n, j->split);
     fflush(stdout);
     double t0 = cb_now();
     int rc = ops->train(state, &x->train, &x->val, &ctx, err);
     cb_progress_finish(&bar);
     if (tl.f) fclose(tl.f);
+    if (rc == CB_ERR_INTERRUPTED) {
+        cb_error serr;
+        if (ops->save(state, j->partial, &serr) == CB_OK)
+            printf("  interrupted  training saved to %s\n", j->partial);
+        else
+            printf("  interrupted  training not saved (%s)\n", serr.msg);
+        return rc;
+    }
     if (!rc) rc = ops->save(state, j->ckpt, err);
-    if (!rc) printf("  trained      in %.1f s -> %s\n", cb_now() - t0, j->ckpt);
+    if (!rc) {
+        remove(j->partial);
+        printf("  trained      in %.1f s -> %s\n", cb_now() - t0, j->ckpt);
+    }
     return rc;
 }
 
@@ -445,8 +466,9 @@ int cb_pipeline_run(const cb_plan *plan, const cb_pipeline_opts *o, cb_error *er
     int rc = cb_store_open(plan->db, &s, err);
     if (rc) return rc;
     g_stop = 0;
-    void (*old_int)(int) = signal(SIGINT, on_signal);
-    void (*old_term)(int) = signal(SIGTERM, on_signal);
+    g_stop_flag = o->stop ? o->stop : &g_stop;
+    void (*old_int)(int) = o->stop ? NULL : signal(SIGINT, on_signal);
+    void (*old_term)(int) = o->stop ? NULL : signal(SIGTERM, on_signal);
     size_t skipped = 0;
     for (size_t i = 0; i < plan->n_jobs && !rc; i++) {
         job j = {.plan = plan,
@@ -468,7 +490,10 @@ int cb_pipeline_run(const cb_plan *plan, const cb_pipeline_opts *o, cb_error *er
             printf("done, run %lld\n", (long long)done);
             skipped++;
         } else if (o->dry_run) {
-            printf("%s\n", exists(j.samples) ? "to score" : exists(j.ckpt) ? "to sample" : "to train");
+            printf("%s\n", exists(j.samples)   ? "to score"
+                            : exists(j.ckpt)    ? "to sample"
+                            : exists(j.partial) ? "to finish training"
+                                                : "to train");
         } else {
             printf("run");
             cb_run_info info = {.model = j.m->label,
@@ -498,8 +523,11 @@ int cb_pipeline_run(const cb_plan *plan, const cb_pipeline_opts *o, cb_error *er
         fflush(stdout);
         free(j.config);
     }
-    signal(SIGINT, old_int);
-    signal(SIGTERM, old_term);
+    if (!o->stop) {
+        signal(SIGINT, old_int);
+        signal(SIGTERM, old_term);
+    }
+    g_stop_flag = &g_stop;
     if (!rc && skipped == plan->n_jobs && !o->dry_run)
         printf("every job is done (results in %s; --retrain redoes them)\n", plan->db);
     cb_store_close(s);

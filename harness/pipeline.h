@@ -13,10 +13,14 @@
  *
  * Ctrl-C (SIGINT) or SIGTERM stops at the next step boundary (a backend's training
  * checks between its steps): the run is marked failed "interrupted" and the status is
- * CB_ERR_INTERRUPTED.  A second Ctrl-C kills at once; a killed run is marked failed
+ * CB_ERR_INTERRUPTED.  Training interrupted that way is saved as .partial.ckpt; the
+ * next run loads it and calls train() again, which continues (model.h), then saves
+ * .ckpt and removes the partial one.  A second Ctrl-C kills at once; a killed run is marked failed
  * when the store is next opened (store.h). */
 #ifndef CRYSTALBENCH_HARNESS_PIPELINE_H
 #define CRYSTALBENCH_HARNESS_PIPELINE_H
+
+#include <signal.h>
 
 #include "crystalbench/error.h"
 #include "plan.h"
@@ -24,6 +28,9 @@
 typedef struct cb_pipeline_opts {
     int dry_run; /* list the jobs and their state, do nothing */
     int retrain; /* ignore checkpoints and samples of earlier runs */
+    /* The stop flag (nonzero = stop at the next step boundary).  NULL: the pipeline's
+     * own, set by SIGINT/SIGTERM, whose handlers it installs while it runs. */
+    const volatile sig_atomic_t *stop;
 } cb_pipeline_opts;
 
 /* Runs every job; stops at the first failure (its run marked failed).  Returns 0,

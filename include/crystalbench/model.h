@@ -7,6 +7,9 @@
  *     CB_ERR_USAGE with a message naming the key) and returns an owned state;
  *   - train() may be a no-op (external samples, baselines without parameters);
  *   - save() then load() into a fresh state gives the same samples for the same RNG;
+ *   - train() that returned CB_ERR_INTERRUPTED leaves a state save() can write; train()
+ *     on a state loaded from that checkpoint continues, and ends where an uninterrupted
+ *     train() would have (a backend that cannot continue simply trains again);
  *   - sample_dng() fills out[0..n) with crystals the caller frees (cb_crystal_free);
  *     predict_csp() fills out[i] with a prediction for targets[i];
  *   - the harness asks in chunks: sample_dng(5) then sample_dng(3) with the same RNG
@@ -45,8 +48,9 @@ typedef struct cb_train_ctx {
     int (*log)(void *user, long step, const char *const *names, const double *values, size_t n);
     void *user;
     /* Set (asynchronously, from a signal handler) when the user interrupts: a backend
-     * that trains for long checks it between steps, leaves a resumable state behind and
-     * returns CB_ERR_INTERRUPTED. */
+     * that trains for long checks it between steps and returns CB_ERR_INTERRUPTED with
+     * its state as it stands; the harness saves it and, on the next run, loads it and
+     * calls train() again to continue. */
     const volatile sig_atomic_t *stop;
 } cb_train_ctx;
 
