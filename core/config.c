@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,23 @@ int cb_config_long(const cb_config *c, const char *key, long def, long lo, long 
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi)
         return cb_fail(err, CB_ERR_USAGE, "%s: %s = '%s': expected an integer in %ld..%ld", c->source, key, v, lo, hi);
+    *out = x;
+    return CB_OK;
+}
+
+int cb_config_double(const cb_config *c, const char *key, double def, double lo, double hi, double *out,
+                     cb_error *err)
+{
+    const char *v = cb_config_get(c, key);
+    if (!v) {
+        *out = def;
+        return CB_OK;
+    }
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x) || x < lo || x > hi)
+        return cb_fail(err, CB_ERR_USAGE, "%s: %s = '%s': expected a number in %g..%g", c->source, key, v, lo, hi);
     *out = x;
     return CB_OK;
 }

@@ -183,6 +183,12 @@ static void test_every_backend(void **state)
     if (!g_train.items) skip();
     size_t n = sizeof cases / sizeof cases[0];
     /* every registered backend has a case, and every case a backend */
+    for (size_t i = 0; i < cb_model_count(); i++) {
+        size_t k = 0;
+        while (k < n && strcmp(cases[k].name, cb_model_at(i)->name) != 0) k++;
+        if (k == n) fail_msg("backend '%s' has no row in cases[] of this file: add one (a small config)",
+                             cb_model_at(i)->name);
+    }
     assert_int_equal(cb_model_count(), n);
     for (size_t i = 0; i < n; i++) {
         const cb_model_ops *m = cb_model_find(cases[i].name);

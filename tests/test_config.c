@@ -1,5 +1,6 @@
 /* Configurations: the typed getters and their one-line errors, and INI files (sections
  * in order, comments, repeated sections or keys refused, malformed lines named). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +42,17 @@ static void test_getters(void **state)
     assert_int_equal(cb_config_long(&c, "steps", 1, 1, 100, &v, &err), CB_ERR_USAGE);
     assert_non_null(strstr(err.msg, "run.ini [flowmm]: steps = '300'"));
     assert_int_equal(cb_config_long(&c, "lr", 1, 1, 100, &v, &err), CB_ERR_USAGE);
+    double d;
+    assert_int_equal(cb_config_set(&c, "sigma", "2.5e-2", &err), CB_OK);
+    assert_int_equal(cb_config_double(&c, "sigma", 1, 0, 1, &d, &err), CB_OK);
+    assert_true(d == 0.025);
+    assert_int_equal(cb_config_double(&c, "absent", 0.5, 0, 1, &d, &err), CB_OK);
+    assert_true(d == 0.5);
+    assert_int_equal(cb_config_double(&c, "sigma", 1, 0.1, 1, &d, &err), CB_ERR_USAGE); /* out of range */
+    assert_non_null(strstr(err.msg, "run.ini [flowmm]: sigma = '2.5e-2'"));
+    assert_int_equal(cb_config_double(&c, "lr", 1, 0, 1, &d, &err), CB_ERR_USAGE); /* not a number */
+    assert_int_equal(cb_config_set(&c, "inf", "inf", &err), CB_OK);
+    assert_int_equal(cb_config_double(&c, "inf", 1, -INFINITY, INFINITY, &d, &err), CB_ERR_USAGE);
     const char *s;
     assert_int_equal(cb_config_string(&c, "data", NULL, &s, &err), CB_ERR_USAGE);
     assert_non_null(strstr(err.msg, "missing required key 'data'"));

@@ -22,6 +22,9 @@ int cb_config_set(cb_config *c, const char *key, const char *value, cb_error *er
 const char *cb_config_get(const cb_config *c, const char *key);
 /* The value or `def` when absent; CB_ERR_USAGE when not an integer in [lo, hi]. */
 int cb_config_long(const cb_config *c, const char *key, long def, long lo, long hi, long *out, cb_error *err);
+/* The value or `def` when absent; CB_ERR_USAGE when not a finite number in [lo, hi]. */
+int cb_config_double(const cb_config *c, const char *key, double def, double lo, double hi, double *out,
+                     cb_error *err);
 /* The value or `def`; CB_ERR_USAGE when the key is required (def NULL) and absent. */
 int cb_config_string(const cb_config *c, const char *key, const char *def, const char **out, cb_error *err);
 /* CB_ERR_USAGE naming the first key not in the NULL-terminated `known` list (a typo

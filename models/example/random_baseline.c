@@ -60,10 +60,31 @@ static int bl_create(const cb_config *cfg, void **state, cb_error *err)
     return CB_OK;
 }
 
+/* How well the fitted element frequencies explain the validation atoms: their mean
+ * negative log-likelihood (nats per atom; add-one smoothing so an unseen element is
+ * finite), the baseline's one "validation loss".  NaN without validation atoms. */
+static double val_element_nll(const baseline *b, const cb_dataset *val)
+{
+    double total = 0, nll = 0;
+    size_t atoms = 0;
+    for (int z = 1; z <= CB_MAX_Z; z++) total += b->elem_weight[z] + 1;
+    for (size_t i = 0; val && i < val->n; i++)
+        for (int k = 0; k < val->items[i].n; k++) {
+            int z = val->items[i].z[k];
+            if (z < 1 || z > CB_MAX_Z) continue;
+            nll -= log((b->elem_weight[z] + 1) / total);
+            atoms++;
+        }
+    return atoms ? nll / (double)atoms : NAN;
+}
+
+/* One pass over the training set; it takes milliseconds, so it does not check
+ * ctx->stop (an interrupted run simply fits again). */
 static int bl_train(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err)
 {
-    (void)val, (void)ctx;
     baseline *b = state;
+    cb_progress *bar = ctx ? ctx->progress : NULL;
+    if (bar) bar->total = train->n;
     memset(b->size_weight, 0, ((size_t)b->max_atoms + 1) * sizeof *b->size_weight);
     memset(b->elem_weight, 0, sizeof b->elem_weight);
     double sum = 0, sum2 = 0;
@@ -81,7 +102,9 @@ static int bl_train(void *state, const cb_dataset *train, const cb_dataset *val,
         sum2 += l * l;
         if (b->n_templates < MAX_TEMPLATES) cb_lattice_parameters(c->lattice, b->templates[b->n_templates++]);
         used++;
+        if (bar && (i + 1) % 1024 == 0) cb_progress_update(bar, i + 1);
     }
+    if (bar) cb_progress_update(bar, train->n);
     if (used == 0)
         return cb_fail(err, CB_ERR_INVALID, "example: no training structure with 1..%ld atoms and a real cell",
                        b->max_atoms);
@@ -89,6 +112,11 @@ static int bl_train(void *state, const cb_dataset *train, const cb_dataset *val,
     double var = sum2 / (double)used - b->log_vpa_mean * b->log_vpa_mean;
     b->log_vpa_std = var > 0 ? sqrt(var) : 0;
     b->fitted = 1;
+    if (ctx && ctx->log) {
+        const char *names[] = {"val_element_nll"};
+        double v = val_element_nll(b, val);
+        if (ctx->log(ctx->user, 0, names, &v, 1)) return cb_fail(err, CB_ERR_DB, "example: cannot log training");
+    }
     return CB_OK;
 }
 
