@@ -4,6 +4,7 @@
 #ifndef CRYSTALBENCH_CLI_H
 #define CRYSTALBENCH_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "crystalbench/dataset.h"
@@ -71,6 +72,10 @@ int cb_cli_default_threads(void);
 int cb_cli_threads(const char *usage, const char *arg, int *out);
 /* --model LABEL: 1..64 printable characters. */
 int cb_cli_model_label(const char *usage, const char *arg);
+/* --run ID (repeatable): appends ID, an integer >= 1, to the *n_ids ids of *ids, a
+ * malloc'd array grown as needed (the caller frees it).  A bad ID is a usage error
+ * "--run needs a run id (an integer >= 1), not '<arg>'"; out of memory is CB_EXIT_FAIL. */
+int cb_cli_run_id(const char *usage, const char *arg, int64_t **ids, size_t *n_ids);
 int cb_cli_bad_option(const char *usage, int ch, char **argv);
 int cb_cli_after_options(const char *usage, int argc, char **argv, const char *db, int no_db);
 

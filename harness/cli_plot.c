@@ -44,23 +44,6 @@ typedef struct plot_args {
     size_t n_ids;
 } plot_args;
 
-static int add_id(plot_args *a, const char *arg)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(arg, &end, 10);
-    if (*end || end == arg || errno || v < 1)
-        return cb_usage_error(cb_usage_plot, "--run needs a run id (an integer >= 1), not '%s'", arg);
-    int64_t *ids = realloc(a->ids, (a->n_ids + 1) * sizeof *ids);
-    if (!ids) {
-        fprintf(stderr, "crystalbench: out of memory\n");
-        return CB_EXIT_FAIL;
-    }
-    a->ids = ids;
-    ids[a->n_ids++] = (int64_t)v;
-    return CB_EXIT_OK;
-}
-
 static int parse_args(int argc, char **argv, plot_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -89,7 +72,7 @@ static int parse_args(int argc, char **argv, plot_args *a)
             else return cb_usage_error(cb_usage_plot, "unknown format '%s' (png, svg, both)", optarg);
             break;
         case 'r':
-            if ((st = add_id(a, optarg)) != CB_EXIT_OK) return st;
+            if ((st = cb_cli_run_id(cb_usage_plot, optarg, &a->ids, &a->n_ids))) return st;
             break;
         default: return cb_cli_bad_option(cb_usage_plot, ch, argv);
         }

@@ -1,6 +1,7 @@
 /* What the evaluation commands share: the run record in the results store (named
  * after the reference file, with its SHA-256 and the command line as the config) and
  * loading a structure file that must not be empty. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,23 @@ int cb_cli_threads(const char *usage, const char *arg, int *out)
     if (*end || end == arg || t < 1 || t > 256)
         return cb_usage_error(usage, "--threads needs a count in 1..256, not '%s'", arg);
     *out = (int)t;
+    return CB_EXIT_OK;
+}
+
+int cb_cli_run_id(const char *usage, const char *arg, int64_t **ids, size_t *n_ids)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (*end || end == arg || errno || v < 1)
+        return cb_usage_error(usage, "--run needs a run id (an integer >= 1), not '%s'", arg);
+    int64_t *grown = realloc(*ids, (*n_ids + 1) * sizeof *grown);
+    if (!grown) {
+        fprintf(stderr, "crystalbench: out of memory\n");
+        return CB_EXIT_FAIL;
+    }
+    *ids = grown;
+    grown[(*n_ids)++] = (int64_t)v;
     return CB_EXIT_OK;
 }
 

@@ -1,4 +1,4 @@
-/* crystalbench table: the comparison tables (harness/report_table.c) of the runs in
+/* crystalbench table: the comparison tables (harness/report.h) of the runs in
  * the results store, written to stdout or atomically to a file. */
 #include <getopt.h>
 #include <stdint.h>
@@ -59,7 +59,7 @@ static int parse_args(int argc, char **argv, table_args *a)
                                          {"run", required_argument, 0, 'r'},
                                          {"out", required_argument, 0, 'o'},
                                          {0, 0, 0, 0}};
-    int ch;
+    int ch, st;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -76,14 +76,9 @@ static int parse_args(int argc, char **argv, table_args *a)
                 return cb_usage_error(cb_usage_table, "unknown task '%s' (dng, csp, all)", optarg);
             a->task = strcmp(optarg, "all") ? optarg : NULL;
             break;
-        case 'r': {
-            char *end;
-            long long id = strtoll(optarg, &end, 10);
-            if (*end || end == optarg || id < 1)
-                return cb_usage_error(cb_usage_table, "--run needs a run id (a number >= 1), not '%s'", optarg);
-            a->ids[a->n_ids++] = (int64_t)id; /* at most one per argument: ids has argc slots */
+        case 'r':
+            if ((st = cb_cli_run_id(cb_usage_table, optarg, &a->ids, &a->n_ids))) return st;
             break;
-        }
         default: return cb_cli_bad_option(cb_usage_table, ch, argv);
         }
     }
@@ -150,11 +145,6 @@ static int write_out(const table_args *a, const cb_report *rep)
 int cb_cmd_table(int argc, char **argv)
 {
     table_args a = {.format = CB_REPORT_MD};
-    a.ids = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *a.ids);
-    if (!a.ids) {
-        fputs("crystalbench: out of memory\n", stderr);
-        return CB_EXIT_FAIL;
-    }
     int st = parse_args(argc, argv, &a);
     const char *db = a.db;
     if (!db) db = getenv("CB_DB");
