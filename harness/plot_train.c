@@ -1,5 +1,6 @@
 /* The training figure of a run: one curve per logged name (loss, val_loss, …) against
- * the step, on a log scale when every value is > 0. */
+ * the step, on a log scale when every value is > 0.  Runs whose log holds a single
+ * step get no figure. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,10 @@ int cb_plot_train_loss(plotter *p, const cb_run *r)
         while (j > 0 && strcmp(pt[j - 1].name, pt[i].name) == 0 && !isfinite(pt[j - 1].value)) j--;
         if (j == 0 || strcmp(pt[j - 1].name, pt[i].name) != 0) n_curves++;
     }
-    if (!n_curves) {
+    /* A log with no step but one (a baseline fitted in one pass) is not a curve. */
+    int several_steps = 0;
+    for (size_t i = 1; i < n && !several_steps; i++) several_steps = pt[i].step != pt[0].step;
+    if (!n_curves || !several_steps) {
         cb_train_points_free(pt, n);
         return CB_OK;
     }

@@ -109,6 +109,13 @@ static void build_store(void)
         assert_int_equal(cb_store_log_train(s, id, step, ln, lv, 2, NULL), CB_OK);
     }
     assert_int_equal(cb_store_finish_run(s, id, NULL), CB_OK);
+
+    /* Run 5: a baseline fitted in one pass logs a single step: no training figure. */
+    id = begin(s, "random", "dng", "perov_5", "val-minus-10%");
+    const char *one[] = {"val_nll"};
+    const double onev[] = {2.5};
+    assert_int_equal(cb_store_log_train(s, id, 0, one, onev, 1, NULL), CB_OK);
+    assert_int_equal(cb_store_finish_run(s, id, NULL), CB_OK);
     cb_store_close(s);
 }
 
@@ -305,6 +312,8 @@ static void test_plot_svg(void **state)
     check_metrics_data(dir);
     check_rms_data(dir);
     check_train_data(dir, train_name);
+    if (exists(dir, "train_loss_random_perov_5_dng_val-minus-10_.gp"))
+        fail_msg("a one-step training log got a figure");
     if (!drawn) skip();
 
     const char *density[] = {"density (g/cm³)", "probability density", ">cdvae<", ">llama2<", ">n = 4<",
