@@ -44,7 +44,8 @@ static void draw(cb_progress *p, double now)
     /* A terminal gets one line redrawn in place; a log gets one plain line per draw. */
     int tty = isatty(STDERR_FILENO);
     double elapsed = now - p->t_start;
-    double rate = elapsed > 0 ? (double)p->done / elapsed : 0.0;
+    size_t fresh = p->done > p->done_before ? p->done - p->done_before : 0;
+    double rate = elapsed > 0 ? (double)fresh / elapsed : 0.0;
     char eta[32] = "", el[32];
     format_seconds(elapsed, el, sizeof el);
     char bar[32] = "";
@@ -67,6 +68,12 @@ static void draw(cb_progress *p, double now)
     fflush(stderr);
     p->t_drawn = now;
     p->drawn = tty;
+}
+
+void cb_progress_resume(cb_progress *p, size_t done)
+{
+    p->done = p->done_before = done;
+    p->t_start = cb_now();
 }
 
 void cb_progress_update(cb_progress *p, size_t done)

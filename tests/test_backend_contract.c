@@ -6,6 +6,7 @@
  * A backend joins by adding a row to `cases` with a function that builds a tiny
  * configuration for it. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +125,54 @@ static void run_task_chunked(const cb_model_ops *m, void *st, unsigned task, cb_
     }
 }
 
+/* Ctrl-C during training, as the harness handles it: a backend that stops
+ * (CB_ERR_INTERRUPTED) is saved, loaded into a fresh state and trained again, and must
+ * then give what the uninterrupted `trained` state gives.  A backend that trains in
+ * one go returns CB_OK and has nothing more to show. */
+static volatile sig_atomic_t g_stop_flag;
+
+static int stop_at_first_log(void *user, long step, const char *const *names, const double *values, size_t n)
+{
+    (void)user, (void)step, (void)names, (void)values, (void)n;
+    g_stop_flag = 1;
+    return 0;
+}
+
+static void check_interrupted_training(const cb_model_ops *m, const cb_config *cfg, void *trained)
+{
+    cb_error err;
+    void *a = NULL, *b = NULL;
+    if (m->create(cfg, &a, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
+    g_stop_flag = 0;
+    cb_train_ctx stopping = {.log = stop_at_first_log, .stop = &g_stop_flag};
+    int rc = m->train(a, &g_train, &val, &stopping, &err);
+    if (rc == CB_OK) {
+        m->destroy(a);
+        return;
+    }
+    if (rc != CB_ERR_INTERRUPTED) fail_msg("%s: interrupted train: %s", m->name, err.msg);
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s/%s.partial.ckpt", cb_test_scratch(), m->name);
+    if (m->save(a, partial, &err)) fail_msg("%s: save after an interrupt: %s", m->name, err.msg);
+    if (m->create(cfg, &b, &err) || m->load(b, partial, &err)) fail_msg("%s: load: %s", m->name, err.msg);
+    g_stop_flag = 0;
+    cb_train_ctx plain = {.stop = &g_stop_flag};
+    if (m->train(b, &g_train, &val, &plain, &err)) fail_msg("%s: resumed train: %s", m->name, err.msg);
+    unsigned task = m->tasks & CB_TASK_DNG ? CB_TASK_DNG : CB_TASK_CSP;
+    cb_crystal x[N_SAMPLES], y[N_SAMPLES];
+    run_task(m, trained, task, x);
+    run_task(m, b, task, y);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        if (!same_crystal(&x[i], &y[i])) fail_msg("%s: output %d differs after an interrupted training", m->name, i);
+        cb_crystal_free(&x[i]);
+        cb_crystal_free(&y[i]);
+    }
+    m->destroy(a);
+    m->destroy(b);
+    printf("%s: interrupted training resumed to the same state\n", m->name);
+}
+
 static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_error *))
 {
     cb_error err;
@@ -161,6 +210,7 @@ static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_e
             cb_crystal_free(&c[i]);
         }
     }
+    check_interrupted_training(m, &cfg, st);
     m->destroy(st);
     m->destroy(fresh);
     m->destroy(chunked);

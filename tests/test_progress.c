@@ -64,6 +64,31 @@ static void test_forced_bar_shows_counts_rate_eta_note(void **state)
     free(out);
 }
 
+static void draw_resumed(void)
+{
+    cb_progress p;
+    cb_progress_start(&p, "training", 1000);
+    cb_progress_force(&p, 1);
+    cb_progress_resume(&p, 900); /* 900 steps came from a checkpoint */
+    usleep(50000);
+    cb_progress_update(&p, 910);
+    cb_progress_finish(&p);
+}
+
+/* After a resume the rate counts only the steps of this session: 10 in ≥ 50 ms is at
+ * most 200/s, where counting the resumed 900 would give ≥ 18,000/s. */
+static void test_resumed_rate_counts_new_work_only(void **state)
+{
+    (void)state;
+    unsetenv("CB_PROGRESS");
+    char *out = capture_stderr(draw_resumed);
+    const char *at = strstr(out, "910/1000 ");
+    assert_non_null(at);
+    double rate = atof(at + strlen("910/1000 "));
+    if (!(rate > 0 && rate <= 200.0)) fail_msg("rate %.1f/s after a resume:\n%s", rate, out);
+    free(out);
+}
+
 static void test_silent_when_not_a_terminal(void **state)
 {
     (void)state;
@@ -83,6 +108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forced_bar_shows_counts_rate_eta_note),
         cmocka_unit_test(test_silent_when_not_a_terminal),
+        cmocka_unit_test(test_resumed_rate_counts_new_work_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
