@@ -51,7 +51,8 @@ static const char *split_note(const cb_run *run)
         return "Samples written by another program, scored as given.";
     if (!strcmp(split, "standard")) return "Trained on the dataset's standard training split.";
     if (!strcmp(split, "val-minus-10%"))
-        return "Trained on the published validation split minus a seeded 10% hold-out (for early stopping); "
+        return "Trained on the published validation split minus a seeded 10% hold-out, which validates "
+               "(the train split's atomic positions are not public); "
                "evaluated on the published test split.";
     return split;
 }
