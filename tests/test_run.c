@@ -26,18 +26,13 @@
 static char data_dir[4096];
 
 /* The first `rows` structures of shared perov_5/<split>.csv into data_dir/<split>.csv. */
+/* The first `rows` structures of shared perov_5/<split>.csv as data_dir/<split>.csv. */
 static void head(const char *split, size_t rows)
 {
     char rel[64], dst[4200];
     snprintf(rel, sizeof rel, "perov_5/%s.csv", split);
-    const char *src = cb_test_data_file(rel);
-    assert_non_null(src);
-    cb_dataset ds;
-    cb_error err;
-    assert_int_equal(cb_dataset_load(src, CB_FORMAT_AUTO, &ds, &err), CB_OK);
     snprintf(dst, sizeof dst, "%s/%s.csv", data_dir, split);
-    assert_int_equal(cb_dataset_write(dst, CB_FORMAT_CSV, ds.items, rows, &err), CB_OK);
-    cb_dataset_free(&ds);
+    cb_test_write_head(rel, rows, dst);
 }
 
 /* Writes NAME.ini in the scratch dir: the tiny comparison with db DB and the extra

@@ -194,3 +194,23 @@ int cb_test_scratch_teardown(void **state)
 }
 
 const char *cb_test_scratch(void) { return g_scratch; }
+
+#include <setjmp.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "crystalbench/dataset.h"
+
+void cb_test_write_head(const char *relpath, size_t rows, const char *dst)
+{
+    const char *src = cb_test_data_file(relpath);
+    if (!src) fail_msg("%s is not in the shared data", relpath);
+    cb_dataset ds;
+    cb_error err;
+    if (cb_dataset_load(src, CB_FORMAT_AUTO, &ds, &err)) fail_msg("%s", err.msg);
+    if (rows > ds.n) rows = ds.n;
+    int rc = cb_dataset_write(dst, CB_FORMAT_CSV, ds.items, rows, &err);
+    cb_dataset_free(&ds);
+    if (rc) fail_msg("%s", err.msg);
+}

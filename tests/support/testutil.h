@@ -28,6 +28,9 @@ char *cb_test_run(const char *cmd, int *status);
 /* cb_test_run with a printf-style command; aborts the test program when the command
  * cannot be started (never returns NULL). */
 char *cb_test_runf(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes the first `rows` structures of shared/data/<relpath> to dst as a CSV of CIFs
+ * (a small dataset for a test); fails the test when it cannot. */
+void cb_test_write_head(const char *relpath, size_t rows, const char *dst);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *cb_test_read_file(const char *path, size_t *len);
 
