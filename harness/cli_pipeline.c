@@ -1,4 +1,5 @@
 /* crystalbench run CONFIG: the whole comparison of a config file (plan.h, pipeline.h). */
+#include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,9 @@ int cb_cmd_run(int argc, char **argv)
     cb_error err;
     int rc = cb_plan_load(argv[optind], &plan, &err);
     if (!rc) {
+        /* Training's matrix products use [run] threads (main() starts with one, which
+         * is what the metrics want; the scorers run their own workers). */
+        openblas_set_num_threads(plan.threads);
         rc = cb_pipeline_run(&plan, &o, &err);
         cb_plan_free(&plan);
     }
