@@ -1,6 +1,7 @@
 /* The run pipeline (pipeline.h). */
 #include "pipeline.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -454,7 +455,12 @@ static int run_job(const job *j, const cb_pipeline_opts *o, cb_store *s, int64_t
         rc = replay_log(j, s, run_id, err);
     }
     if (!rc) rc = interrupted(err);
+    /* The metrics call LAPACK on 3×3 systems only: BLAS worker threads would spin for
+     * nothing next to the scorers' own workers. */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     if (!rc) rc = score(j, &x, s, run_id, err);
+    openblas_set_num_threads(blas_threads);
     j->m->ops->destroy(state);
     job_data_free(&x);
     return rc;
