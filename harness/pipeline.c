@@ -446,7 +446,7 @@ static int run_job(const job *j, const cb_pipeline_opts *o, cb_store *s, int64_t
     int rc = load_data(j, &x, err);
     if (!rc) rc = make_dirs(j->dir, err);
     if (!rc && (o->retrain || !exists(j->samples))) {
-        rc = j->m->ops->create(&j->m->backend_cfg, &state, err);
+        rc = j->m->ops->create(&j->m->backend_cfg, j->task, &state, err);
         if (!rc) rc = train_or_load(j, o, state, &x, s, run_id, err);
         if (!rc) rc = interrupted(err);
         if (!rc) rc = generate(j, state, &x, err);

@@ -219,9 +219,13 @@ static int read_model(cb_plan_model *m, const char *label, const cb_config *c, c
             rc = cb_config_set(&m->backend_cfg, k, c->values[i], err);
     }
     /* The backend checks its own keys now, not after the jobs before it have run. */
-    void *probe = NULL;
-    if (!rc) rc = m->ops->create(&m->backend_cfg, &probe, err);
-    if (!rc) m->ops->destroy(probe);
+    unsigned tasks = m->tasks ? m->tasks : m->ops->tasks;
+    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP && !rc; task <<= 1) {
+        void *probe = NULL;
+        if (!(tasks & task)) continue;
+        rc = m->ops->create(&m->backend_cfg, task, &probe, err);
+        if (!rc) m->ops->destroy(probe);
+    }
     return rc;
 }
 

@@ -25,6 +25,8 @@
 static cb_dataset g_train; /* a few Perov-5 structures written to cb_test_scratch() */
 static char g_train_path[4096];
 
+static const char *cb_test_task_name(unsigned task) { return task == CB_TASK_DNG ? "dng" : "csp"; }
+
 /* ---- per-backend tiny configurations ---- */
 
 static int config_external(cb_config *c, cb_error *err)
@@ -138,11 +140,11 @@ static int stop_at_first_log(void *user, long step, const char *const *names, co
     return 0;
 }
 
-static void check_interrupted_training(const cb_model_ops *m, const cb_config *cfg, void *trained)
+static void check_interrupted_training(const cb_model_ops *m, const cb_config *cfg, unsigned task, void *trained)
 {
     cb_error err;
     void *a = NULL, *b = NULL;
-    if (m->create(cfg, &a, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    if (m->create(cfg, task, &a, &err)) fail_msg("%s: create: %s", m->name, err.msg);
     cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
     g_stop_flag = 0;
     cb_train_ctx stopping = {.log = stop_at_first_log, .stop = &g_stop_flag};
@@ -153,13 +155,12 @@ static void check_interrupted_training(const cb_model_ops *m, const cb_config *c
     }
     if (rc != CB_ERR_INTERRUPTED) fail_msg("%s: interrupted train: %s", m->name, err.msg);
     char partial[4200];
-    snprintf(partial, sizeof partial, "%s/%s.partial.ckpt", cb_test_scratch(), m->name);
+    snprintf(partial, sizeof partial, "%s/%s.%s.partial.ckpt", cb_test_scratch(), m->name, cb_test_task_name(task));
     if (m->save(a, partial, &err)) fail_msg("%s: save after an interrupt: %s", m->name, err.msg);
-    if (m->create(cfg, &b, &err) || m->load(b, partial, &err)) fail_msg("%s: load: %s", m->name, err.msg);
+    if (m->create(cfg, task, &b, &err) || m->load(b, partial, &err)) fail_msg("%s: load: %s", m->name, err.msg);
     g_stop_flag = 0;
     cb_train_ctx plain = {.stop = &g_stop_flag};
     if (m->train(b, &g_train, &val, &plain, &err)) fail_msg("%s: resumed train: %s", m->name, err.msg);
-    unsigned task = m->tasks & CB_TASK_DNG ? CB_TASK_DNG : CB_TASK_CSP;
     cb_crystal x[N_SAMPLES], y[N_SAMPLES];
     run_task(m, trained, task, x);
     run_task(m, b, task, y);
@@ -170,7 +171,41 @@ static void check_interrupted_training(const cb_model_ops *m, const cb_config *c
     }
     m->destroy(a);
     m->destroy(b);
-    printf("%s: interrupted training resumed to the same state\n", m->name);
+    printf("%s (%s): interrupted training resumed to the same state\n", m->name, cb_test_task_name(task));
+}
+
+/* One task: create → train → save → load (twice) → the same output from the trained
+ * state, the loaded one and the loaded one asked in two chunks → resume after Ctrl-C. */
+static void check_task(const cb_model_ops *m, const cb_config *cfg, unsigned task)
+{
+    cb_error err;
+    void *st = NULL, *fresh = NULL, *chunked = NULL;
+    if (m->create(cfg, task, &st, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
+    if (m->train(st, &g_train, &val, NULL, &err)) fail_msg("%s: train: %s", m->name, err.msg);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/%s.%s.ckpt", cb_test_scratch(), m->name, cb_test_task_name(task));
+    if (m->save(st, ckpt, &err)) fail_msg("%s: save: %s", m->name, err.msg);
+    if (m->create(cfg, task, &fresh, &err)) fail_msg("%s: create: %s", m->name, err.msg);
+    if (m->load(fresh, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
+    if (m->create(cfg, task, &chunked, &err) || m->load(chunked, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
+
+    cb_crystal a[N_SAMPLES], b[N_SAMPLES], c[N_SAMPLES];
+    run_task(m, st, task, a);
+    run_task(m, fresh, task, b);
+    run_task_chunked(m, chunked, task, c);
+    for (int i = 0; i < N_SAMPLES; i++) {
+        assert_well_formed(&a[i], m->name);
+        if (!same_crystal(&a[i], &b[i])) fail_msg("%s: output %d differs after save/load", m->name, i);
+        if (!same_crystal(&a[i], &c[i])) fail_msg("%s: output %d differs when asked for in two calls", m->name, i);
+        cb_crystal_free(&a[i]);
+        cb_crystal_free(&b[i]);
+        cb_crystal_free(&c[i]);
+    }
+    check_interrupted_training(m, cfg, task, st);
+    m->destroy(st);
+    m->destroy(fresh);
+    m->destroy(chunked);
 }
 
 static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_error *))
@@ -182,46 +217,19 @@ static void check_backend(const cb_model_ops *m, int (*config)(cb_config *, cb_e
     assert_true(!(m->tasks & CB_TASK_CSP) || m->predict_csp);
     cb_config cfg;
     assert_int_equal(config(&cfg, &err), CB_OK);
-
-    void *st = NULL, *fresh = NULL;
-    if (m->create(&cfg, &st, &err)) fail_msg("%s: create: %s", m->name, err.msg);
-    cb_dataset val = {g_train.items + N_SAMPLES, N_SAMPLES, N_SAMPLES, NULL};
-    if (m->train(st, &g_train, &val, NULL, &err)) fail_msg("%s: train: %s", m->name, err.msg);
-    char ckpt[4200];
-    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", cb_test_scratch(), m->name);
-    if (m->save(st, ckpt, &err)) fail_msg("%s: save: %s", m->name, err.msg);
-    if (m->create(&cfg, &fresh, &err)) fail_msg("%s: create: %s", m->name, err.msg);
-    if (m->load(fresh, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
-    void *chunked = NULL;
-    if (m->create(&cfg, &chunked, &err) || m->load(chunked, ckpt, &err)) fail_msg("%s: load: %s", m->name, err.msg);
-
-    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP; task <<= 1) {
-        if (!(m->tasks & task)) continue;
-        cb_crystal a[N_SAMPLES], b[N_SAMPLES], c[N_SAMPLES];
-        run_task(m, st, task, a);
-        run_task(m, fresh, task, b);
-        run_task_chunked(m, chunked, task, c);
-        for (int i = 0; i < N_SAMPLES; i++) {
-            assert_well_formed(&a[i], m->name);
-            if (!same_crystal(&a[i], &b[i])) fail_msg("%s: output %d differs after save/load", m->name, i);
-            if (!same_crystal(&a[i], &c[i])) fail_msg("%s: output %d differs when asked for in two calls", m->name, i);
-            cb_crystal_free(&a[i]);
-            cb_crystal_free(&b[i]);
-            cb_crystal_free(&c[i]);
-        }
-    }
-    check_interrupted_training(m, &cfg, st);
-    m->destroy(st);
-    m->destroy(fresh);
-    m->destroy(chunked);
+    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP; task <<= 1)
+        if (m->tasks & task) check_task(m, &cfg, task);
     m->destroy(NULL);
 
     /* a bad configuration: a clean error naming the key, no state */
     assert_int_equal(cb_config_set(&cfg, "no_such_option", "1", &err), CB_OK);
-    void *bad = (void *)&cfg;
-    assert_int_equal(m->create(&cfg, &bad, &err), CB_ERR_USAGE);
-    assert_null(bad);
-    assert_non_null(strstr(err.msg, "no_such_option"));
+    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP; task <<= 1) {
+        if (!(m->tasks & task)) continue;
+        void *bad = (void *)&cfg;
+        assert_int_equal(m->create(&cfg, task, &bad, &err), CB_ERR_USAGE);
+        assert_null(bad);
+        assert_non_null(strstr(err.msg, "no_such_option"));
+    }
     cb_config_free(&cfg);
     printf("%s: create, train, save, load, %s%s: contract kept\n", m->name, m->tasks & CB_TASK_DNG ? "sample_dng " : "",
            m->tasks & CB_TASK_CSP ? "predict_csp" : "");
@@ -258,9 +266,9 @@ static void test_external_errors(void **state)
     cb_config cfg;
     void *st;
     assert_int_equal(cb_config_init(&cfg, "t", &err), CB_OK);
-    assert_int_equal(m->create(&cfg, &st, &err), CB_ERR_USAGE); /* neither file */
+    assert_int_equal(m->create(&cfg, CB_TASK_DNG, &st, &err), CB_ERR_USAGE); /* neither file */
     assert_int_equal(cb_config_set(&cfg, "samples", g_train_path, &err), CB_OK);
-    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    assert_int_equal(m->create(&cfg, CB_TASK_DNG, &st, &err), CB_OK);
     cb_crystal out[3 * N_SAMPLES];
     cb_rng rng;
     cb_rng_seed(&rng, 1);
@@ -283,7 +291,7 @@ static void test_external_errors(void **state)
     snprintf(rev_path, sizeof rev_path, "%s/reversed.csv", cb_test_scratch());
     assert_int_equal(cb_dataset_write(rev_path, CB_FORMAT_CSV, rev.items, rev.n, &err), CB_OK);
     assert_int_equal(cb_config_set(&cfg, "predictions", rev_path, &err), CB_OK);
-    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    assert_int_equal(m->create(&cfg, CB_TASK_CSP, &st, &err), CB_OK);
     assert_int_equal(m->predict_csp(st, g_train.items, N_SAMPLES, &rng, out, &err), CB_OK);
     for (int i = 0; i < N_SAMPLES; i++) {
         assert_string_equal(out[i].id, g_train.items[i].id);
@@ -304,7 +312,7 @@ static void test_example_baseline(void **state)
     cb_config cfg;
     void *st;
     assert_int_equal(cb_config_init(&cfg, "t", &err), CB_OK);
-    assert_int_equal(m->create(&cfg, &st, &err), CB_OK);
+    assert_int_equal(m->create(&cfg, CB_TASK_DNG, &st, &err), CB_OK);
     cb_crystal out[64];
     cb_rng rng;
     cb_rng_seed(&rng, 5);
@@ -336,7 +344,7 @@ static void test_example_baseline(void **state)
     m->destroy(st);
     /* a bad value names the key */
     assert_int_equal(cb_config_set(&cfg, "max_atoms", "0", &err), CB_OK);
-    assert_int_equal(m->create(&cfg, &st, &err), CB_ERR_USAGE);
+    assert_int_equal(m->create(&cfg, CB_TASK_DNG, &st, &err), CB_ERR_USAGE);
     assert_non_null(strstr(err.msg, "max_atoms"));
     cb_config_free(&cfg);
 }

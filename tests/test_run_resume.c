@@ -35,9 +35,9 @@ typedef struct counter {
     double w;
 } counter;
 
-static int c_create(const cb_config *cfg, void **state, cb_error *err)
+static int c_create(const cb_config *cfg, unsigned task, void **state, cb_error *err)
 {
-    (void)cfg;
+    (void)cfg, (void)task;
     *state = calloc(1, sizeof(counter));
     return *state ? CB_OK : cb_fail(err, CB_ERR_NOMEM, "out of memory");
 }

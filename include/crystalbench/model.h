@@ -4,7 +4,12 @@
  *
  * Contract (tests/test_backend_contract.c checks it for every registered backend):
  *   - create() validates the whole configuration (unknown keys, out-of-range values are
- *     CB_ERR_USAGE with a message naming the key) and returns an owned state;
+ *     CB_ERR_USAGE with a message naming the key) and returns an owned state for ONE
+ *     task, CB_TASK_DNG or CB_TASK_CSP (a harness job is one model, dataset and task):
+ *     a backend that learns a different network per task (FlowMM: analog-bit types for
+ *     DNG, fixed types for CSP) builds that one; a backend that serves both from the
+ *     same state ignores it.  The state's checkpoint is the task's; only that task's
+ *     entry point is called on it;
  *   - train() may be a no-op (external samples, baselines without parameters);
  *   - save() then load() into a fresh state gives the same samples for the same RNG;
  *   - train() that returned CB_ERR_INTERRUPTED leaves a state save() can write; train()
@@ -31,7 +36,7 @@
 #include "crystalbench/progress.h"
 #include "crystalbench/rng.h"
 
-#define CB_MODEL_ABI 2 /* bump when cb_model_ops or cb_train_ctx changes (2: cb_train_ctx) */
+#define CB_MODEL_ABI 3 /* bump when cb_model_ops or cb_train_ctx changes (2: cb_train_ctx; 3: create takes the task) */
 
 enum { CB_TASK_DNG = 1u << 0, CB_TASK_CSP = 1u << 1 };
 /* flags: CB_MODEL_NO_TRAINING — train() is a no-op because the structures were made
@@ -60,7 +65,7 @@ typedef struct cb_model_ops {
     const char *summary; /* one line for listings */
     unsigned tasks;      /* CB_TASK_DNG | CB_TASK_CSP */
     unsigned flags;      /* CB_MODEL_NO_TRAINING */
-    int (*create)(const cb_config *cfg, void **state, cb_error *err);
+    int (*create)(const cb_config *cfg, unsigned task, void **state, cb_error *err);
     int (*train)(void *state, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err);
     int (*save)(const void *state, const char *path, cb_error *err);
     int (*load)(void *state, const char *path, cb_error *err);

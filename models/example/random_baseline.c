@@ -41,8 +41,9 @@ static void bl_destroy(void *state)
     free(b);
 }
 
-static int bl_create(const cb_config *cfg, void **state, cb_error *err)
+static int bl_create(const cb_config *cfg, unsigned task, void **state, cb_error *err)
 {
+    (void)task; /* one fitted state serves both tasks */
     static const char *const known[] = {"max_atoms", NULL};
     *state = NULL;
     long max_atoms;

@@ -45,8 +45,9 @@ static int dup_path(const char *v, char **out, cb_error *err)
     return *out ? CB_OK : cb_fail(err, CB_ERR_NOMEM, "out of memory");
 }
 
-static int ext_create(const cb_config *cfg, void **state, cb_error *err)
+static int ext_create(const cb_config *cfg, unsigned task, void **state, cb_error *err)
 {
+    (void)task; /* samples and predictions come from their own files */
     static const char *const known[] = {"samples", "predictions", NULL};
     *state = NULL;
     int rc = cb_config_check_keys(cfg, known, err);
