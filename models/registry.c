@@ -5,10 +5,12 @@
 
 extern const cb_model_ops cb_model_example;
 extern const cb_model_ops cb_model_external;
+extern const cb_model_ops cb_model_flowmm;
 
 static const cb_model_ops *const backends[] = {
     &cb_model_external,
     &cb_model_example,
+    &cb_model_flowmm,
 };
 
 size_t cb_model_count(void) { return sizeof backends / sizeof backends[0]; }

@@ -44,12 +44,25 @@ static int config_example(cb_config *c, cb_error *err)
     return rc;
 }
 
+/* A network of a few thousand parameters, two epochs of four steps, three Euler steps. */
+static int config_flowmm(cb_config *c, cb_error *err)
+{
+    static const char *const kv[][2] = {{"hidden", "8"},      {"layers", "2"},       {"n_freq", "4"},
+                                        {"time_dim", "4"},    {"batch", "4"},        {"epochs", "2"},
+                                        {"stats_passes", "1"}, {"sample_steps", "3"},
+                                        {"val_every", "1"}};
+    int rc = cb_config_init(c, "contract test [flowmm]", err);
+    for (size_t i = 0; !rc && i < sizeof kv / sizeof kv[0]; i++) rc = cb_config_set(c, kv[i][0], kv[i][1], err);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*config)(cb_config *c, cb_error *err);
 } cases[] = {
     {"external", config_external},
     {"example", config_example},
+    {"flowmm", config_flowmm},
 };
 
 /* ---- fixtures ---- */
