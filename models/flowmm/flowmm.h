@@ -23,6 +23,16 @@
 #include "../nn/train.h"
 
 #define FLOWMM_NAME "flowmm"
+/* Streams forked off the seed: initial weights, statistics estimator, training draws
+ * (m->rng, then carried by checkpoints), validation draws, and epoch e's order. */
+enum {
+    FLOWMM_STREAM_INIT = 1,
+    FLOWMM_STREAM_STATS = 2,
+    FLOWMM_STREAM_TRAIN = 3,
+    FLOWMM_STREAM_VAL = 4,
+    FLOWMM_STREAM_EPOCH = 1000
+};
+
 /* Largest cell FlowMM's num-atoms embedding takes (one_hot(N, 100)). */
 #define FLOWMM_MAX_ATOMS 99
 

@@ -39,7 +39,8 @@ static int fm_create(const cb_config *cfg, unsigned task, void **state, cb_error
     flowmm_batch_init(&m->batch);
     cb_rng base, init;
     cb_rng_seed(&base, c.seed);
-    cb_rng_fork(&base, 1, &init); /* STREAM_INIT of flowmm_train.c */
+    cb_rng_fork(&base, FLOWMM_STREAM_INIT, &init);
+    cb_rng_fork(&base, FLOWMM_STREAM_TRAIN, &m->rng);
     if ((rc = cb_cspnet_params_create(&m->net.p, &c.net, &init, err))) {
         fm_destroy(m);
         return rc;

@@ -13,7 +13,6 @@
 
 #include "flowmm.h"
 
-enum { STREAM_INIT = 1, STREAM_STATS = 2, STREAM_TRAIN = 3, STREAM_VAL = 4, STREAM_EPOCH = 1000 };
 
 void flowmm_data_free(flowmm_data *d)
 {
@@ -142,7 +141,7 @@ static int validation_loss(flowmm *m, const flowmm_data *val, double *out, cb_er
     size_t n = val->n < (size_t)net->cfg.val_max ? val->n : (size_t)net->cfg.val_max;
     cb_rng base, rng;
     cb_rng_seed(&base, net->cfg.seed);
-    cb_rng_fork(&base, STREAM_VAL, &rng);
+    cb_rng_fork(&base, FLOWMM_STREAM_VAL, &rng);
     double sum = 0;
     const flowmm_example *ex[4096];
     size_t bs = (size_t)net->cfg.batch;
@@ -171,11 +170,10 @@ static int compute_stats(flowmm *m, const flowmm_data *train, cb_error *err)
 {
     cb_rng base, rng;
     cb_rng_seed(&base, m->net.cfg.seed);
-    cb_rng_fork(&base, STREAM_STATS, &rng);
+    cb_rng_fork(&base, FLOWMM_STREAM_STATS, &rng);
     int rc = cb_flowmm_stats_compute(&train->kept, (int)m->net.cfg.stats_passes, &rng, &m->net.stats, err);
     if (rc) return rc;
     m->have_stats = 1;
-    cb_rng_fork(&base, STREAM_TRAIN, &m->rng);
     return CB_OK;
 }
 
@@ -184,7 +182,7 @@ static void epoch_order(const flowmm_config *c, uint64_t epoch, size_t *idx, siz
 {
     cb_rng base, rng;
     cb_rng_seed(&base, c->seed);
-    cb_rng_fork(&base, STREAM_EPOCH + epoch, &rng);
+    cb_rng_fork(&base, FLOWMM_STREAM_EPOCH + epoch, &rng);
     for (size_t i = 0; i < n; i++) idx[i] = i;
     cb_rng_shuffle(&rng, idx, n);
 }
