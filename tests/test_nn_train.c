@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../models/nn/train.h"
 #include "testutil.h"
@@ -473,7 +474,7 @@ static void test_checkpoint_corruption(void **state)
     size_t len;
     unsigned char *file = (unsigned char *)cb_test_read_file(good, &len);
     assert_non_null(file);
-    assert_int_equal(len, 264 + 16 * t->p.count + sizeof extra + 4);
+    assert_int_equal(len, 272 + 16 * t->p.count + sizeof extra + 4);
     assert_memory_equal(file, "CBNNCKPT", 8);
 
     /* The extra bytes come back. */
@@ -487,14 +488,52 @@ static void test_checkpoint_corruption(void **state)
     toy_free(u);
     toy_init(u, 8);
 
+    /* A weights-only file: θ̄ alone, a quarter of the parameter bytes; loading gives θ = θ̄
+     * and zero moments, and says what it was. */
+    char light[PATH_LEN];
+    scratch_file(light, "light.ckpt");
+    t->st.weights_only = 1;
+    assert_int_equal(cb_nn_checkpoint_save(light, "flowmm", HASH_A, &t->p, &t->st, &err), CB_OK);
+    t->st.weights_only = 0;
+    size_t light_len;
+    free(cb_test_read_file(light, &light_len));
+    assert_int_equal(light_len, 272 + 4 * t->p.count + 4);
+    assert_int_equal(cb_nn_checkpoint_load(light, "flowmm", HASH_A, &u->p, &u->st, &err), CB_OK);
+    assert_int_equal(u->st.weights_only, 1);
+    assert_memory_equal(u->p.ema, t->p.ema, t->p.count * sizeof(float));
+    assert_memory_equal(u->p.w, t->p.ema, t->p.count * sizeof(float));
+    for (size_t i = 0; i < t->p.count; i++) assert_true(u->p.m[i] == 0 && u->p.v[i] == 0);
+    assert_int_equal(u->p.adam_steps, t->p.adam_steps);
+    toy_free(u);
+    toy_init(u, 8);
+
+    /* A version-1 file (the header without the flags word, always the full state) is
+     * still read: the same file less bytes 264..271, version 1, header 264, new CRC. */
+    unsigned char *old = malloc(len - 8);
+    assert_non_null(old);
+    memcpy(old, file, 264);
+    memcpy(old + 264, file + 272, len - 272);
+    old[8] = 1, old[9] = old[10] = old[11] = 0;
+    old[12] = 264 & 0xff, old[13] = 264 >> 8, old[14] = old[15] = 0;
+    uint32_t crc = (uint32_t)crc32(0L, old, (uInt)(len - 12));
+    for (int k = 0; k < 4; k++) old[len - 12 + (size_t)k] = (unsigned char)(crc >> (8 * k));
+    write_bytes(bad, old, len - 8);
+    free(old);
+    assert_int_equal(cb_nn_checkpoint_load(bad, "flowmm", HASH_A, &u->p, &u->st, &err), CB_OK);
+    assert_int_equal(u->st.weights_only, 0);
+    assert_memory_equal(u->p.m, t->p.m, t->p.count * sizeof(float));
+    assert_memory_equal(u->p.ema, t->p.ema, t->p.count * sizeof(float));
+    toy_free(u);
+    toy_init(u, 8);
+
     /* Every single flipped byte is refused: the payload's by the CRC, the header's by the
      * CRC or an earlier check (magic, version, size). */
     int crc_named = 0;
     for (size_t i = 0; i < len; i++) {
         file[i] ^= 0xff;
         write_bytes(bad, file, len);
-        expect_refused(u, bad, "flowmm", HASH_A, CB_ERR_INVALID, i >= 264 ? "CRC" : NULL);
-        crc_named += i >= 264;
+        expect_refused(u, bad, "flowmm", HASH_A, CB_ERR_INVALID, i >= 272 ? "CRC" : NULL);
+        crc_named += i >= 272;
         file[i] ^= 0xff;
     }
     assert_true(crc_named > 0);

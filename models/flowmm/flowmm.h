@@ -114,6 +114,7 @@ typedef struct flowmm {
     flowmm_net net;
     char config_hash[CB_SHA256_HEX];
     int have_stats;       /* trained or loaded: the statistics exist, sampling may start */
+    int done;             /* every epoch trained: saved as the EMA weights only */
     uint64_t step;        /* optimiser steps taken */
     cb_rng rng;           /* the training stream (t and base draws), saved with the state */
     double epoch_loss;    /* Σ loss over the steps of the current epoch so far */

@@ -1,7 +1,8 @@
 /* The FlowMM backend's vtable (model.h): create builds the task's network with
  * PyTorch-style initial weights; train runs flow matching; save/load write the nn
  * checkpoint (models/nn/train.h) with the dataset statistics, the running epoch loss
- * and the training RNG in it, so an interrupted run continues bit for bit.
+ * and the training RNG in it, so an interrupted run continues bit for bit; a finished
+ * one is saved as its EMA weights only (what sampling uses).
  *
  * Checkpoint `extra` block (little-endian), version 1:
  *     0   8  "CBFMTRN1"
@@ -75,7 +76,9 @@ static int fm_save(const void *state, const char *path, cb_error *err)
     size_t slen = 0;
     int rc = cb_flowmm_stats_serialize(&m->net.stats, &stats, &slen, err);
     if (rc) return rc;
-    cb_nn_ckpt_state st = {.step = m->step, .rng = m->rng, .extra_len = 32 + slen};
+    /* A finished model needs only θ̄ (sampling and validation use the EMA weights, and
+     * more epochs would be another configuration): a quarter of the full state. */
+    cb_nn_ckpt_state st = {.step = m->step, .rng = m->rng, .extra_len = 32 + slen, .weights_only = m->done};
     if (!(st.extra = malloc(st.extra_len))) {
         free(stats);
         return cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
@@ -109,6 +112,7 @@ static int fm_load(void *state, const char *path, cb_error *err)
         uint64_t bits = get_u64(st.extra + 16 + slen);
         m->net.stats = stats;
         m->have_stats = 1;
+        m->done = st.weights_only;
         m->step = st.step;
         m->rng = st.rng;
         memcpy(&m->epoch_loss, &bits, 8);

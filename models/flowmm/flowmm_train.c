@@ -242,6 +242,7 @@ static int train_epochs(flowmm *m, const flowmm_data *train, const flowmm_data *
             if ((rc = log_values(ctx, (long)m->step, names, v, nv, err))) return rc;
         }
     }
+    m->done = 1;
     return CB_OK;
 }
 

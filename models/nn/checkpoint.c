@@ -13,7 +13,8 @@
 #include "crystalbench/atomic_file.h"
 #include "train.h"
 
-#define HDR_LEN 264
+#define HDR_LEN 272
+#define HDR_LEN_V1 264 /* version 1: no flags word, always the full state */
 #define CRC_LEN 4
 #define MAGIC "CBNNCKPT" /* 8 bytes, no NUL in the file */
 
@@ -21,8 +22,9 @@
 enum {
     OFF_MAGIC = 0, OFF_VERSION = 8, OFF_HDRLEN = 12, OFF_BACKEND = 16, OFF_CONFIG = 48,
     OFF_LAYOUT = 112, OFF_COUNT = 176, OFF_STEP = 184, OFF_ADAM = 192, OFF_EMA = 200,
-    OFF_RNG = 208, OFF_SPARE = 240, OFF_HAS_SPARE = 248, OFF_EXTRA = 256
+    OFF_RNG = 208, OFF_SPARE = 240, OFF_HAS_SPARE = 248, OFF_EXTRA = 256, OFF_FLAGS = 264
 };
+#define FLAG_WEIGHTS_ONLY 1u
 
 static void put_u32(unsigned char *b, uint32_t x)
 {
@@ -141,6 +143,7 @@ int cb_nn_checkpoint_save(const char *path, const char *backend, const char *con
     put_u64(h + OFF_SPARE, spare);
     put_u64(h + OFF_HAS_SPARE, st->rng.has_spare ? 1 : 0);
     put_u64(h + OFF_EXTRA, (uint64_t)st->extra_len);
+    put_u64(h + OFF_FLAGS, st->weights_only ? FLAG_WEIGHTS_ONLY : 0);
 
     cb_atomic_file a;
     int rc = cb_atomic_open(&a, path, err);
@@ -148,9 +151,11 @@ int cb_nn_checkpoint_save(const char *path, const char *backend, const char *con
     errno = 0; /* so a failed fwrite's message is its own */
     writer w = {a.f, crc32(0L, Z_NULL, 0), 0};
     put_bytes(&w, h, HDR_LEN);
-    put_floats(&w, p->w, p->count);
-    put_floats(&w, p->m, p->count);
-    put_floats(&w, p->v, p->count);
+    if (!st->weights_only) {
+        put_floats(&w, p->w, p->count);
+        put_floats(&w, p->m, p->count);
+        put_floats(&w, p->v, p->count);
+    }
     put_floats(&w, p->ema, p->count);
     put_bytes(&w, st->extra, st->extra_len);
     unsigned char tail[CRC_LEN];
@@ -206,23 +211,30 @@ static int read_checked(const char *path, unsigned char **buf, size_t *len, cb_e
     } else if ((uint64_t)fsize < HDR_LEN + CRC_LEN) {
         rc = cb_fail(err, CB_ERR_INVALID, "%s: truncated checkpoint (%lld bytes, less than a header)",
                      path, (long long)fsize);
-    } else if (get_u32(h + OFF_VERSION) != CB_NN_CKPT_VERSION || get_u32(h + OFF_HDRLEN) != HDR_LEN) {
+    } else if (!((get_u32(h + OFF_VERSION) == CB_NN_CKPT_VERSION && get_u32(h + OFF_HDRLEN) == HDR_LEN) ||
+                 (get_u32(h + OFF_VERSION) == 1 && get_u32(h + OFF_HDRLEN) == HDR_LEN_V1))) {
         rc = cb_fail(err, CB_ERR_INVALID,
-                     "%s: checkpoint format version %u (header %u bytes); this build reads version %d",
+                     "%s: checkpoint format version %u (header %u bytes); this build reads versions 1 and %d",
                      path, (unsigned)get_u32(h + OFF_VERSION), (unsigned)get_u32(h + OFF_HDRLEN),
                      CB_NN_CKPT_VERSION);
     } else {
-        /* Size announced by the header: 264 + 16n + extra + 4, compared without overflow. */
+        /* Size announced by the header: 272 + 16n (4n weights only) + extra + 4, compared
+         * without overflow. */
+        uint64_t hdr = get_u32(h + OFF_HDRLEN);
         uint64_t size = (uint64_t)fsize, n = get_u64(h + OFF_COUNT), extra = get_u64(h + OFF_EXTRA);
-        uint64_t room = size - HDR_LEN - CRC_LEN;
-        if (n > room / 16 || extra > room - 16 * n)
+        uint64_t room = size - hdr - CRC_LEN, flags = hdr == HDR_LEN ? get_u64(h + OFF_FLAGS) : 0;
+        uint64_t per = flags & FLAG_WEIGHTS_ONLY ? 4 : 16;
+        if (flags & ~(uint64_t)FLAG_WEIGHTS_ONLY)
+            rc = cb_fail(err, CB_ERR_INVALID, "%s: corrupt checkpoint (unknown flags %llx)", path,
+                         (unsigned long long)flags);
+        else if (n > room / per || extra > room - per * n)
             rc = cb_fail(err, CB_ERR_INVALID,
                          "%s: truncated checkpoint (%llu bytes; the header announces %llu parameters "
                          "and %llu extra bytes)", path, (unsigned long long)size,
                          (unsigned long long)n, (unsigned long long)extra);
-        else if (16 * n + extra < room)
+        else if (per * n + extra < room)
             rc = cb_fail(err, CB_ERR_INVALID, "%s: corrupt checkpoint (%llu bytes after its end)",
-                         path, (unsigned long long)(room - 16 * n - extra));
+                         path, (unsigned long long)(room - per * n - extra));
     }
     if (rc == CB_OK) {
         *len = (size_t)fsize;
@@ -292,13 +304,24 @@ int cb_nn_checkpoint_load(const char *path, const char *backend, const char *con
     }
 
     /* Everything checked: only now change the caller's state. */
-    const unsigned char *x = b + HDR_LEN;
+    const int v1 = get_u32(b + OFF_VERSION) == 1;
+    const unsigned char *x = b + (v1 ? HDR_LEN_V1 : HDR_LEN);
     const size_t bytes = 4 * p->count;
-    get_floats(p->w, x, p->count);
-    get_floats(p->m, x + bytes, p->count);
-    get_floats(p->v, x + 2 * bytes, p->count);
-    get_floats(p->ema, x + 3 * bytes, p->count);
-    if (extra) memcpy(extra, x + 4 * bytes, (size_t)extra_len);
+    int weights_only = !v1 && (get_u64(b + OFF_FLAGS) & FLAG_WEIGHTS_ONLY) != 0;
+    if (weights_only) {
+        get_floats(p->ema, x, p->count);
+        memcpy(p->w, p->ema, bytes);
+        memset(p->m, 0, bytes);
+        memset(p->v, 0, bytes);
+        x += bytes;
+    } else {
+        get_floats(p->w, x, p->count);
+        get_floats(p->m, x + bytes, p->count);
+        get_floats(p->v, x + 2 * bytes, p->count);
+        get_floats(p->ema, x + 3 * bytes, p->count);
+        x += 4 * bytes;
+    }
+    if (extra) memcpy(extra, x, (size_t)extra_len);
     cb_nn_params_zero_grad(p);
     p->adam_steps = get_u64(b + OFF_ADAM);
     p->ema_updates = get_u64(b + OFF_EMA);
@@ -310,6 +333,7 @@ int cb_nn_checkpoint_load(const char *path, const char *backend, const char *con
     uint64_t spare = get_u64(b + OFF_SPARE);
     memcpy(&st->rng.spare, &spare, 8);
     st->rng.has_spare = (int)has_spare;
+    st->weights_only = weights_only;
     free(b);
     return CB_OK;
 }

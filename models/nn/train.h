@@ -131,7 +131,7 @@ void cb_nn_clip_grad_value(cb_nn_params *p, float clip);
 
 /* ---- checkpoints (checkpoint.c) ---------------------------------------------------- */
 
-#define CB_NN_CKPT_VERSION 1
+#define CB_NN_CKPT_VERSION 2 /* 2: the flags word (weights-only files) */
 #define CB_NN_BACKEND_MAX 32 /* backend names up to 31 characters */
 
 /* What a checkpoint holds besides the parameter set: the caller's training position. */
@@ -143,14 +143,19 @@ typedef struct cb_nn_ckpt_state {
      * the caller frees it (cb_nn_ckpt_state_free). */
     unsigned char *extra;
     size_t extra_len;
+    /* Save: write θ̄ only (a finished model for sampling: a quarter of the size, and the
+     * form trained models are committed in).  Load: the file was such a one; θ and θ̄
+     * then both hold the stored θ̄ and the AdamW moments are 0, so it samples exactly as
+     * the full state did but does not continue training exactly. */
+    int weights_only;
 } cb_nn_ckpt_state;
 
 void cb_nn_ckpt_state_free(cb_nn_ckpt_state *st);
 
-/* File layout (all integers little-endian; the header is 264 bytes):
+/* File layout (all integers little-endian; the header is 272 bytes):
  *     0   8  magic "CBNNCKPT"
  *     8   4  u32 format version (CB_NN_CKPT_VERSION)
- *    12   4  u32 header length (264)
+ *    12   4  u32 header length (272)
  *    16  32  backend name, ASCII, NUL-padded
  *    48  64  config hash: 64 lowercase hex digits (SHA-256 of the model's config)
  *   112  64  layout hash: cb_nn_params_layout_hash
@@ -158,7 +163,9 @@ void cb_nn_ckpt_state_free(cb_nn_ckpt_state *st);
  *   184   8  u64 step                 192  8  u64 AdamW steps      200  8  u64 EMA updates
  *   208  32  u64 rng.s[0..3]          240  8  rng.spare (IEEE-754 binary64 bits)
  *   248   8  u64 rng.has_spare        256  8  u64 extra length in bytes
- *   264      n float32 θ, n float32 m, n float32 v, n float32 θ̄, then the extra bytes
+ *   264   8  u64 flags: bit 0 = weights only
+ *   272      n float32 θ, n float32 m, n float32 v, n float32 θ̄ (weights only: n float32
+ *            θ̄), then the extra bytes
  *   end−4 4  u32 CRC-32 (zlib's, as in gzip) of every byte before it
  * Gradients are not saved (every step recomputes them).
  *
