@@ -135,10 +135,16 @@ static int job_identity(job *j, cb_error *err)
     j->config = s;
     cb_sha256_hex(s, len, j->hash);
     snprintf(j->dir, sizeof j->dir, "%s/%s/%s", j->plan->workdir, j->m->label, d->name);
-    snprintf(j->ckpt, sizeof j->ckpt, "%s/%s-%.12s.ckpt", j->dir, cb_task_name(j->task), j->hash);
+    if (j->m->checkpoints)
+        snprintf(j->ckpt, sizeof j->ckpt, "%s/%s-%s.ckpt", j->m->checkpoints, d->name, cb_task_name(j->task));
+    else
+        snprintf(j->ckpt, sizeof j->ckpt, "%s/%s-%.12s.ckpt", j->dir, cb_task_name(j->task), j->hash);
     snprintf(j->partial, sizeof j->partial, "%s/%s-%.12s.partial.ckpt", j->dir, cb_task_name(j->task), j->hash);
     snprintf(j->samples, sizeof j->samples, "%s/%s-%.12s.samples.csv", j->dir, cb_task_name(j->task), j->hash);
-    snprintf(j->log, sizeof j->log, "%s/%s-%.12s.log.tsv", j->dir, cb_task_name(j->task), j->hash);
+    if (j->m->checkpoints)
+        snprintf(j->log, sizeof j->log, "%s/%s-%s.log.tsv", j->m->checkpoints, d->name, cb_task_name(j->task));
+    else
+        snprintf(j->log, sizeof j->log, "%s/%s-%.12s.log.tsv", j->dir, cb_task_name(j->task), j->hash);
     return CB_OK;
 }
 
@@ -445,6 +451,7 @@ static int run_job(const job *j, const cb_pipeline_opts *o, cb_store *s, int64_t
     void *state = NULL;
     int rc = load_data(j, &x, err);
     if (!rc) rc = make_dirs(j->dir, err);
+    if (!rc && j->m->checkpoints) rc = make_dirs(j->m->checkpoints, err);
     if (!rc && (o->retrain || !exists(j->samples))) {
         rc = j->m->ops->create(&j->m->backend_cfg, j->task, &state, err);
         if (!rc) rc = train_or_load(j, o, state, &x, s, run_id, err);

@@ -212,10 +212,14 @@ static int read_model(cb_plan_model *m, const char *label, const cb_config *c, c
     const char *ds = cb_config_get(c, "datasets");
     if (!rc && ds) rc = parse_list(ds, &m->datasets, &m->n_datasets, err);
     if (!rc) rc = cb_config_long(c, "dng_samples", 0, 1, 10000000L, &m->dng_samples, err);
+    const char *ck = cb_config_get(c, "checkpoints");
+    if (!rc && ck && !*ck) rc = cb_fail(err, CB_ERR_USAGE, "%s: checkpoints: an empty folder name", c->source);
+    if (!rc && ck && !(m->checkpoints = strdup(ck))) rc = cb_fail(err, CB_ERR_NOMEM, "out of memory");
     if (!rc) rc = cb_config_init(&m->backend_cfg, c->source, err);
     for (size_t i = 0; i < c->n && !rc; i++) {
         const char *k = c->keys[i];
-        if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks") && strcmp(k, "dng_samples"))
+        if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks") && strcmp(k, "dng_samples") &&
+            strcmp(k, "checkpoints"))
             rc = cb_config_set(&m->backend_cfg, k, c->values[i], err);
     }
     /* The backend checks its own keys now, not after the jobs before it have run. */
@@ -316,6 +320,7 @@ void cb_plan_free(cb_plan *p)
     for (size_t i = 0; i < p->n_models; i++) {
         cb_plan_model *m = &p->models[i];
         free(m->label);
+        free(m->checkpoints);
         for (size_t j = 0; j < m->n_datasets; j++) free(m->datasets[j]);
         free(m->datasets);
         if (m->backend_cfg.source) cb_config_free(&m->backend_cfg);

@@ -27,6 +27,10 @@
  *   tasks = dng, csp      (default every task the backend and dataset both have)
  *   dng_samples = N       this model's sample count, instead of the dataset's (e.g.
  *                         the size of an external sample file)
+ *   checkpoints = DIR     where this model's trained checkpoints live, as
+ *                         DIR/<dataset>-<task>.ckpt with the training curve beside it
+ *                         (.log.tsv): one that exists is loaded instead of training (a
+ *                         committed model; --retrain trains anew and overwrites it)
  *   any other key         passed to the backend, which rejects unknown ones
  *
  * The split: with a train file the dataset's standard split is used ("standard");
@@ -64,6 +68,7 @@ typedef struct cb_plan_model {
     size_t n_datasets;
     unsigned tasks;            /* 0 = all */
     long dng_samples;          /* 0 = the dataset's */
+    char *checkpoints;         /* NULL: checkpoints in the workdir, named by the job hash */
 } cb_plan_model;
 
 typedef struct cb_plan_job {

@@ -302,6 +302,37 @@ static void test_bad_configs(void **state)
     free(out);
 }
 
+/* checkpoints = DIR: training writes DIR/<dataset>-<task>.ckpt and its curve; a later
+ * run without any work files (a fresh clone with the committed folder) loads them
+ * instead of training and scores the same numbers. */
+static void test_committed_checkpoints(void **state)
+{
+    (void)state;
+    int st;
+    char extra[4300], args[4400], path[4400];
+    snprintf(extra, sizeof extra, "checkpoints = %s/committed\n", cb_test_scratch());
+    snprintf(args, sizeof args, "'%s'", config("d", "d.db", extra));
+    char *out = run(args, &st);
+    if (st != 0) fail_msg("run: exit %d\n%s", st, out);
+    assert_non_null(strstr(out, "training     on"));
+    free(out);
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/committed/perov_5-%s.ckpt", cb_test_scratch(), k ? "csp" : "dng");
+        assert_true(exists(path));
+        snprintf(path, sizeof path, "%s/committed/perov_5-%s.log.tsv", cb_test_scratch(), k ? "csp" : "dng");
+        assert_true(exists(path));
+    }
+    free(cb_test_runf(&st, "rm -rf '%s/work/random'", cb_test_scratch()));
+    assert_int_equal(st, 0);
+    snprintf(args, sizeof args, "'%s'", config("e", "e.db", extra));
+    out = run(args, &st);
+    if (st != 0) fail_msg("run: exit %d\n%s", st, out);
+    assert_null(strstr(out, "training     on"));
+    assert_non_null(strstr(out, "/committed/perov_5-dng.ckpt"));
+    free(out);
+    assert_same_metrics("d.db", "e.db");
+}
+
 static int setup(void **state)
 {
     int rc = cb_test_scratch_setup(state);
@@ -319,9 +350,11 @@ static void skip_without_data(void) { if (!data_dir[0]) skip(); }
 static void t1(void **s) { skip_without_data(); test_run_and_rerun(s); }
 static void t2(void **s) { skip_without_data(); test_interrupt_and_resume(s); }
 static void t3(void **s) { skip_without_data(); test_bad_configs(s); }
+static void t4(void **s) { skip_without_data(); test_committed_checkpoints(s); }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(t1), cmocka_unit_test(t2), cmocka_unit_test(t3)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(t1), cmocka_unit_test(t2), cmocka_unit_test(t3),
+                                       cmocka_unit_test(t4)};
     return cmocka_run_group_tests(tests, setup, cb_test_scratch_teardown);
 }
