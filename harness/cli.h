@@ -29,6 +29,8 @@ int cb_cmd_regress(int argc, char **argv);
 int cb_cmd_run(int argc, char **argv);
 int cb_cmd_table(int argc, char **argv);
 int cb_cmd_plot(int argc, char **argv);
+int cb_cmd_train(int argc, char **argv);
+int cb_cmd_sample(int argc, char **argv);
 
 extern const char cb_usage_data_stats[];
 extern const char cb_usage_data_convert[];
@@ -38,6 +40,8 @@ extern const char cb_usage_regress[];
 extern const char cb_usage_run[];
 extern const char cb_usage_table[];
 extern const char cb_usage_plot[];
+extern const char cb_usage_train[];
+extern const char cb_usage_sample[];
 
 /* ---- shared by the evaluation commands (cli_run.c) ---- */
 

@@ -16,6 +16,7 @@
 #include "crystalbench/progress.h"
 #include "crystalbench/store.h"
 #include "score.h"
+#include "split.h"
 
 /* ---- interruption ---- */
 
@@ -165,13 +166,6 @@ static int64_t finished_run(cb_store *s, const job *j, cb_error *err, int *rc)
 
 /* ---- data ---- */
 
-/* A dataset whose items belong to another (free only .items, never the crystals). */
-static void view_free(cb_dataset *v)
-{
-    free(v->items);
-    memset(v, 0, sizeof *v);
-}
-
 typedef struct job_data {
     cb_dataset test, train_file, val_file; /* owned */
     cb_dataset train, val;                 /* views */
@@ -179,8 +173,8 @@ typedef struct job_data {
 
 static void job_data_free(job_data *x)
 {
-    view_free(&x->train);
-    view_free(&x->val);
+    cb_dataset_view_free(&x->train);
+    cb_dataset_view_free(&x->val);
     cb_dataset_free(&x->test);
     cb_dataset_free(&x->train_file);
     cb_dataset_free(&x->val_file);
@@ -193,42 +187,10 @@ static int load_nonempty(const char *path, const char *what, cb_dataset *ds, cb_
     return rc;
 }
 
-static int copy_view(const cb_dataset *src, const size_t *idx, size_t n, cb_dataset *out, cb_error *err)
-{
-    memset(out, 0, sizeof *out);
-    out->items = malloc((n ? n : 1) * sizeof *out->items);
-    if (!out->items) return cb_fail(err, CB_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) out->items[i] = idx ? src->items[idx[i]] : src->items[i];
-    out->n = out->cap = n;
-    return CB_OK;
-}
-
-static int cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Without a train file: a seeded permutation of the validation split; its first
- * round(holdout·n) entries (in file order) validate, the rest train. */
+/* Without a train file: the validation split minus the seeded hold-out. */
 static int split_val(const cb_plan *p, job_data *x, cb_error *err)
 {
-    size_t n = x->val_file.n;
-    size_t n_hold = (size_t)llround(p->holdout * (double)n);
-    if (n_hold < 1 || n_hold >= n)
-        return cb_fail(err, CB_ERR_INVALID, "%s: %zu structures cannot be split with a %.3g hold-out",
-                       x->val_file.path ? x->val_file.path : "val", n, p->holdout);
-    size_t *perm = malloc(n * sizeof *perm);
-    if (!perm) return cb_fail(err, CB_ERR_NOMEM, "out of memory");
-    int rc = cb_np_permutation(p->split_seed, n, perm, err);
-    if (!rc) {
-        qsort(perm, n_hold, sizeof *perm, cmp_size);
-        qsort(perm + n_hold, n - n_hold, sizeof *perm, cmp_size);
-        rc = copy_view(&x->val_file, perm, n_hold, &x->val, err);
-        if (!rc) rc = copy_view(&x->val_file, perm + n_hold, n - n_hold, &x->train, err);
-    }
-    free(perm);
-    return rc;
+    return cb_split_val_holdout(&x->val_file, p->split_seed, p->holdout, &x->train, &x->val, err);
 }
 
 static int load_data(const job *j, job_data *x, cb_error *err)
@@ -240,8 +202,8 @@ static int load_data(const job *j, job_data *x, cb_error *err)
     if (!rc && d->train) rc = load_nonempty(d->train, "train", &x->train_file, err);
     if (rc) return rc;
     if (d->train) {
-        rc = copy_view(&x->train_file, NULL, x->train_file.n, &x->train, err);
-        if (!rc) rc = copy_view(&x->val_file, NULL, d->val ? x->val_file.n : 0, &x->val, err);
+        rc = cb_dataset_view(&x->train_file, NULL, x->train_file.n, &x->train, err);
+        if (!rc) rc = cb_dataset_view(&x->val_file, NULL, d->val ? x->val_file.n : 0, &x->val, err);
         return rc;
     }
     return split_val(j->plan, x, err);
