@@ -8,7 +8,8 @@
  *     same bytes;
  *   - a checkpoint of another configuration, or a damaged one, is refused with a
  *     message naming the file;
- *   - decoding: a sampled crystal is well formed and keeps the target's atoms (CSP). */
+ *   - decoding: a sampled crystal is well formed and keeps the target's atoms (CSP), and
+ *     is the same whatever the number of sampling workers. */
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -356,6 +357,22 @@ static void test_samples(void **state)
                 for (int d = 0; d < 3; d++) assert_true(out[i].frac[k][d] >= 0 && out[i].frac[k][d] < 1);
         }
         if (task == CB_TASK_CSP) assert_string_equal(out[3].id, "target-3");
+        /* one worker or three: the same crystals, bit for bit */
+        for (int w = 1; w <= 3; w += 2) {
+            m->net.cfg.sample_threads = w;
+            cb_crystal again[6];
+            cb_rng_seed(&rng, 2);
+            rc = task == CB_TASK_DNG ? ops->sample_dng(m, 6, &rng, again, &err)
+                                     : ops->predict_csp(m, g_set.items, 6, &rng, again, &err);
+            if (rc) fail_msg("%s", err.msg);
+            for (int i = 0; i < 6; i++) {
+                assert_int_equal(again[i].n, out[i].n);
+                assert_memory_equal(again[i].lattice, out[i].lattice, sizeof out[i].lattice);
+                assert_memory_equal(again[i].frac, out[i].frac, (size_t)out[i].n * sizeof *out[i].frac);
+                assert_memory_equal(again[i].z, out[i].z, (size_t)out[i].n * sizeof *out[i].z);
+                cb_crystal_free(&again[i]);
+            }
+        }
         for (int i = 0; i < 6; i++) cb_crystal_free(&out[i]);
         ops->destroy(m);
     }

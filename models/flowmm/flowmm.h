@@ -49,6 +49,7 @@ typedef struct flowmm_config {
     long val_every;         /* validation loss every this many epochs (and at the end) */
     long val_max;           /* at most this many validation crystals */
     long sample_steps;      /* Euler steps S */
+    long sample_threads;    /* crystals integrated at once, one BLAS thread each */
     double anneal_slope, anneal_offset; /* inference anti-annealing of the coordinates */
     uint64_t seed;          /* initial weights, base draws of training, epoch order */
 } flowmm_config;
@@ -156,11 +157,13 @@ int flowmm_loss(flowmm_net *net, const float *w, flowmm_batch *b, const flowmm_e
 /* ---- sampling (flowmm_sample.c) ---------------------------------------------------- */
 
 /* Integrates n crystals from the base distribution with the EMA weights: DNG draws each
- * crystal's size from the training histogram; CSP takes targets[i]'s atoms.  Per
- * crystal, in order: [N,] F0, ℓ0[, A0].  Each crystal is integrated on its own: OpenBLAS
- * rounds a row of a product differently depending on how many rows the product has
- * (its kernels treat the rows of a partial block in another order), so a crystal
- * integrated beside others would depend on them, and chunked calls would not agree. */
+ * crystal's size from the training histogram; CSP takes targets[i]'s atoms.  All draws
+ * come first, per crystal in order: [N,] F0, ℓ0[, A0].  Each crystal is then integrated
+ * on its own, sample_threads at a time: OpenBLAS rounds a row of a product differently
+ * depending on how many rows the product has (its kernels treat the rows of a partial
+ * block in another order), so a crystal integrated in a batch beside others would
+ * depend on them, and chunked calls would not agree.  `b` is unused (kept for callers
+ * that integrate in their own batch). */
 int flowmm_sample(flowmm_net *net, flowmm_batch *b, const cb_crystal *targets, size_t n, cb_rng *rng,
                   cb_crystal *out, cb_error *err);
 

@@ -13,6 +13,8 @@
  *   val_every = 5       validation loss (EMA weights) every this many epochs
  *   val_max = 512       validation crystals used
  *   sample_steps = 100  Euler steps (reference default 1000; models.md §3.7 [REC] 100)
+ *   sample_threads = 2  crystals integrated at once (one BLAS thread each); the
+ *                       samples do not depend on it
  *   anneal_slope = 0, anneal_offset = 0   inference anti-annealing of the coordinates
  *   seed = 42           weights, training draws and epoch order */
 #include <stdio.h>
@@ -25,7 +27,7 @@ int flowmm_config_read(const cb_config *cfg, unsigned task, flowmm_config *out, 
     static const char *const known[] = {"hidden",       "layers",      "n_freq",       "time_dim",      "batch",
                                         "epochs",       "lr",          "lr_min",       "weight_decay",  "ema_decay",
                                         "clip",         "stats_passes", "val_every",   "val_max",       "sample_steps",
-                                        "anneal_slope", "anneal_offset", "seed",        NULL};
+                                        "sample_threads", "anneal_slope", "anneal_offset", "seed",        NULL};
     memset(out, 0, sizeof *out);
     if (task != CB_TASK_CSP && task != CB_TASK_DNG)
         return cb_fail(err, CB_ERR_USAGE, "%s: flowmm: unknown task %u", cfg->source, task);
@@ -48,6 +50,7 @@ int flowmm_config_read(const cb_config *cfg, unsigned task, flowmm_config *out, 
     if (!rc) rc = cb_config_long(cfg, "val_every", 5, 1, 1000000, &out->val_every, err);
     if (!rc) rc = cb_config_long(cfg, "val_max", 512, 0, 100000000, &out->val_max, err);
     if (!rc) rc = cb_config_long(cfg, "sample_steps", 100, 1, 100000, &out->sample_steps, err);
+    if (!rc) rc = cb_config_long(cfg, "sample_threads", 2, 1, 256, &out->sample_threads, err);
     if (!rc) rc = cb_config_double(cfg, "anneal_slope", 0, 0, 1000, &out->anneal_slope, err);
     if (!rc) rc = cb_config_double(cfg, "anneal_offset", 0, 0, 0.999999, &out->anneal_offset, err);
     if (!rc) rc = cb_config_long(cfg, "seed", 42, 0, 0x7fffffffL, &seed, err);

@@ -1,21 +1,16 @@
 /* FlowMM's sampler (models.md §3.7): explicit Euler on the manifolds with projection,
  * S steps on the grid t_k = k/S, the EMA weights, inference anti-annealing of the
  * coordinate velocity, then decoding: analog bits to elements (DNG), ℓ to a cell. */
+#include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/parallel.h"
+
 #include "crystalbench/elements.h"
 #include "flowmm.h"
-
-/* The base draws of crystal g, whose atoms start at row `first` (so that they do not
- * depend on the other crystals of the call). */
-static void draw_base(const flowmm_net *net, flowmm_batch *b, int g, int first, int n, cb_rng *rng)
-{
-    cb_flowmm_torus_uniform(b->f + first, n, rng);
-    cb_flowmm_lattice_base(&net->stats.lattice, rng, b->l[g]);
-    if (net->cfg.task == CB_TASK_DNG) cb_flowmm_abits_base(b->a + first, n, rng);
-}
 
 /* Every coordinate and cell entry finite: a state that diverged cannot be written as
  * a crystal, so it becomes a cell no metric accepts (see decode). */
@@ -61,7 +56,7 @@ static int decode(const flowmm_net *net, const flowmm_batch *b, int g, const cb_
     return rc;
 }
 
-/* Integrates the crystals of the batch, laid out and at their base draws. */
+/* Integrates the crystal in the batch (laid out, at its base draws) with weights w. */
 static int integrate(flowmm_net *net, flowmm_batch *b, cb_error *err)
 {
     const flowmm_config *cfg = &net->cfg;
@@ -81,27 +76,148 @@ static int integrate(flowmm_net *net, flowmm_batch *b, cb_error *err)
     return CB_OK;
 }
 
+/* The base draws of one call, made in crystal order before any integration so they do
+ * not depend on how the crystals are then shared out: crystal i has n[i] atoms
+ * starting at row first[i] of f0 / a0, and its lattice state l0[i]. */
+typedef struct base_draws {
+    int *n, *first;
+    double (*f0)[3], (*a0)[CB_FLOWMM_ABITS], (*l0)[6];
+} base_draws;
+
+static void base_free(base_draws *d)
+{
+    free(d->n);
+    free(d->first);
+    free(d->f0);
+    free(d->a0);
+    free(d->l0);
+}
+
+static int base_draw(const flowmm_net *net, const cb_crystal *targets, size_t count, cb_rng *rng, base_draws *d,
+                     cb_error *err)
+{
+    int csp = net->cfg.task == CB_TASK_CSP;
+    memset(d, 0, sizeof *d);
+    size_t c = count ? count : 1, cap = c * 16, atoms = 0;
+    d->n = malloc(c * sizeof *d->n);
+    d->first = malloc(c * sizeof *d->first);
+    d->l0 = malloc(c * sizeof *d->l0);
+    d->f0 = malloc(cap * sizeof *d->f0);
+    d->a0 = malloc(cap * sizeof *d->a0);
+    if (!d->n || !d->first || !d->l0 || !d->f0 || !d->a0) return cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const cb_crystal *tg = csp ? &targets[i] : NULL;
+        int na = csp ? tg->n : cb_flowmm_natoms_sample(&net->stats.natoms, rng);
+        if (na < 1 || na > FLOWMM_MAX_ATOMS)
+            return cb_fail(err, CB_ERR_UNSUPPORTED, "flowmm: %s%s has %d atoms (FlowMM takes 1..%d)",
+                           csp ? "target " : "a sampled crystal", csp && tg->id ? tg->id : "", na, FLOWMM_MAX_ATOMS);
+        if (atoms + (size_t)na > cap) {
+            cap = 2 * (atoms + (size_t)na);
+            void *f = realloc(d->f0, cap * sizeof *d->f0), *a = f ? realloc(d->a0, cap * sizeof *d->a0) : NULL;
+            if (f) d->f0 = f;
+            if (a) d->a0 = a;
+            if (!f || !a) return cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
+        }
+        d->n[i] = na;
+        d->first[i] = (int)atoms;
+        cb_flowmm_torus_uniform(d->f0 + atoms, na, rng);
+        cb_flowmm_lattice_base(&net->stats.lattice, rng, d->l0[i]);
+        if (!csp) cb_flowmm_abits_base(d->a0 + atoms, na, rng);
+        atoms += (size_t)na;
+    }
+    return CB_OK;
+}
+
+/* Workers borrow a (network view, batch) pair from a pool: the parameters are shared
+ * (read only), each pair has its own activation cache and state arrays. */
+typedef struct sampler {
+    flowmm_net *net;
+    const cb_crystal *targets;
+    cb_crystal *out;
+    const base_draws *d;
+    pthread_mutex_t lock;
+    int n_slots, n_free;
+    flowmm_net *views;
+    flowmm_batch *batches;
+    int *free_slots;
+} sampler;
+
+static int take_slot(sampler *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int k = s->free_slots[--s->n_free];
+    pthread_mutex_unlock(&s->lock);
+    return k;
+}
+
+static void give_slot(sampler *s, int k)
+{
+    pthread_mutex_lock(&s->lock);
+    s->free_slots[s->n_free++] = k;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int sample_one(void *ctx, size_t i, cb_error *err)
+{
+    sampler *s = ctx;
+    int k = take_slot(s);
+    flowmm_net *net = &s->views[k];
+    flowmm_batch *b = &s->batches[k];
+    const base_draws *d = s->d;
+    int na = d->n[i], csp = net->cfg.task == CB_TASK_CSP;
+    const cb_crystal *tg = csp ? &s->targets[i] : NULL;
+    int rc = flowmm_batch_layout(b, &net->cfg.net, 1, &na, err);
+    if (!rc) {
+        memcpy(b->f, d->f0 + d->first[i], (size_t)na * sizeof *b->f);
+        memcpy(b->l[0], d->l0[i], sizeof d->l0[i]);
+        if (csp) memcpy(b->z, tg->z, (size_t)na * sizeof *b->z);
+        else memcpy(b->a, d->a0 + d->first[i], (size_t)na * sizeof *b->a);
+        rc = integrate(net, b, err);
+    }
+    if (!rc) rc = decode(net, b, 0, tg, &s->out[i], err);
+    give_slot(s, k);
+    return rc;
+}
+
 int flowmm_sample(flowmm_net *net, flowmm_batch *b, const cb_crystal *targets, size_t n, cb_rng *rng,
                   cb_crystal *out, cb_error *err)
 {
-    int csp = net->cfg.task == CB_TASK_CSP;
-    for (size_t i = 0; i < n; i++) {
-        const cb_crystal *tg = csp ? &targets[i] : NULL;
-        int na = csp ? tg->n : cb_flowmm_natoms_sample(&net->stats.natoms, rng);
-        int rc = na >= 1 && na <= FLOWMM_MAX_ATOMS
-                     ? flowmm_batch_layout(b, &net->cfg.net, 1, &na, err)
-                     : cb_fail(err, CB_ERR_UNSUPPORTED, "flowmm: %s%s has %d atoms (FlowMM takes 1..%d)",
-                               csp ? "target " : "a sampled crystal", csp && tg->id ? tg->id : "", na, FLOWMM_MAX_ATOMS);
-        if (!rc) {
-            if (csp) memcpy(b->z, tg->z, (size_t)na * sizeof *b->z);
-            draw_base(net, b, 0, 0, na, rng);
-            rc = integrate(net, b, err);
-        }
-        if (!rc) rc = decode(net, b, 0, tg, &out[i], err);
-        if (rc) {
-            while (i > 0) cb_crystal_free(&out[--i]);
-            return rc;
-        }
+    (void)b;
+    base_draws d;
+    int rc = base_draw(net, targets, n, rng, &d, err);
+    int workers = net->cfg.sample_threads < 1 ? 1 : (int)net->cfg.sample_threads;
+    if ((size_t)workers > n) workers = n ? (int)n : 1;
+    sampler s = {.net = net, .targets = targets, .out = out, .d = &d, .n_slots = workers, .n_free = workers};
+    s.views = calloc((size_t)workers, sizeof *s.views);
+    s.batches = calloc((size_t)workers, sizeof *s.batches);
+    s.free_slots = malloc((size_t)workers * sizeof *s.free_slots);
+    if (!rc && (!s.views || !s.batches || !s.free_slots)) rc = cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
+    for (int k = 0; !rc && k < workers; k++) {
+        s.views[k] = *net; /* the same parameters and statistics ... */
+        memset(&s.views[k].cache, 0, sizeof s.views[k].cache); /* ... its own activations */
+        flowmm_batch_init(&s.batches[k]);
+        s.free_slots[k] = k;
     }
-    return CB_OK;
+    if (!rc) {
+        pthread_mutex_init(&s.lock, NULL);
+        /* One BLAS thread per worker: the products of one crystal are too small to
+         * share, and the workers fill the cores. */
+        int blas = openblas_get_num_threads();
+        if (workers > 1) openblas_set_num_threads(1);
+        for (size_t i = 0; i < n; i++) out[i] = (cb_crystal){0};
+        rc = cb_parallel_for(n, workers, sample_one, &s, NULL, err);
+        openblas_set_num_threads(blas);
+        pthread_mutex_destroy(&s.lock);
+        if (rc)
+            for (size_t i = 0; i < n; i++) cb_crystal_free(&out[i]);
+    }
+    for (int k = 0; s.views && s.batches && k < workers; k++) {
+        cb_cspnet_cache_free(&s.views[k].cache);
+        flowmm_batch_free(&s.batches[k]);
+    }
+    free(s.views);
+    free(s.batches);
+    free(s.free_slots);
+    base_free(&d);
+    return rc;
 }

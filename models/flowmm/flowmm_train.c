@@ -196,7 +196,10 @@ static int train_epochs(flowmm *m, const flowmm_data *train, const flowmm_data *
     uint64_t per_epoch = (train->n + (size_t)c->batch - 1) / (size_t)c->batch;
     uint64_t total = per_epoch * (uint64_t)c->epochs;
     cb_progress *bar = ctx ? ctx->progress : NULL;
-    if (bar) bar->total = total;
+    if (bar) {
+        bar->total = total;
+        if (m->step) cb_progress_resume(bar, (size_t)m->step); /* the ETA of what is left */
+    }
     const flowmm_example *ex[4096];
     int rc = CB_OK;
     uint64_t order_of = UINT64_MAX;
