@@ -157,6 +157,27 @@ static int finish_common(const char *usage, common *c, int argc, char **argv)
     return rc;
 }
 
+/* --task, --set, --config and --model, which both commands take: 1 when ch was one of
+ * them (*st then says whether it was well formed). */
+static int common_option(const char *usage, common *c, int ch, const char *arg, int *st)
+{
+    switch (ch) {
+    case 't': *st = parse_task(usage, arg, &c->task); return 1;
+    case 's': *st = add_set(usage, c, arg); return 1;
+    case 'c': c->config_file = arg; return 1;
+    case 'm': c->model = arg; return 1;
+    default: return 0;
+    }
+}
+
+/* The exit status of a command that ended with rc (the message printed). */
+static int exit_status(int rc, const cb_error *err)
+{
+    if (!rc) return CB_EXIT_OK;
+    fprintf(stderr, "crystalbench: %s\n", err->msg);
+    return rc == CB_ERR_INTERRUPTED ? 130 : rc == CB_ERR_USAGE ? CB_EXIT_USAGE : CB_EXIT_FAIL;
+}
+
 static int exists(const char *path)
 {
     struct stat sb;
@@ -223,13 +244,10 @@ int cb_cmd_train(int argc, char **argv)
     opterr = 0;
     while (st == CB_EXIT_OK && (ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         char *end = NULL;
+        if (common_option(cb_usage_train, &c, ch, optarg, &st)) continue;
         switch (ch) {
-        case 't': st = parse_task(cb_usage_train, optarg, &c.task); break;
         case 'd': data = optarg; break;
         case 'o': out = optarg; break;
-        case 's': st = add_set(cb_usage_train, &c, optarg); break;
-        case 'c': c.config_file = optarg; break;
-        case 'm': c.model = optarg; break;
         case 'j': st = cb_cli_threads(cb_usage_train, optarg, &threads); break;
         case 'b':
             budget = strtod(optarg, &end);
@@ -308,11 +326,7 @@ int cb_cmd_train(int argc, char **argv)
     if (state) c.ops->destroy(state);
     train_data_free(&d);
     cb_config_free(&c.cfg);
-    if (rc) {
-        fprintf(stderr, "crystalbench: %s\n", err.msg);
-        return rc == CB_ERR_INTERRUPTED ? 130 : rc == CB_ERR_USAGE ? CB_EXIT_USAGE : CB_EXIT_FAIL;
-    }
-    return CB_EXIT_OK;
+    return exit_status(rc, &err);
 }
 
 #define CHUNK 256
@@ -335,14 +349,11 @@ int cb_cmd_sample(int argc, char **argv)
     opterr = 0;
     while (st == CB_EXIT_OK && (ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         char *end = NULL;
+        if (common_option(cb_usage_sample, &c, ch, optarg, &st)) continue;
         switch (ch) {
-        case 't': st = parse_task(cb_usage_sample, optarg, &c.task); break;
         case 'k': ckpt = optarg; break;
         case 'o': out = optarg; break;
         case 'T': targets_path = optarg; break;
-        case 's': st = add_set(cb_usage_sample, &c, optarg); break;
-        case 'c': c.config_file = optarg; break;
-        case 'm': c.model = optarg; break;
         case 'n':
             n = strtol(optarg, &end, 10);
             if (!end || *end || n < 1 || n > 10000000L)
@@ -396,9 +407,5 @@ int cb_cmd_sample(int argc, char **argv)
     if (state) c.ops->destroy(state);
     cb_dataset_free(&targets);
     cb_config_free(&c.cfg);
-    if (rc) {
-        fprintf(stderr, "crystalbench: %s\n", err.msg);
-        return rc == CB_ERR_INTERRUPTED ? 130 : rc == CB_ERR_USAGE ? CB_EXIT_USAGE : CB_EXIT_FAIL;
-    }
-    return CB_EXIT_OK;
+    return exit_status(rc, &err);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/le_bytes.h"
 #include "flowmm.h"
 
 #define EXTRA_MAGIC "CBFMTRN1"
@@ -56,18 +57,6 @@ static int fm_train(void *state, const cb_dataset *train, const cb_dataset *val,
     return flowmm_train(state, train, val, ctx, err);
 }
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static int fm_save(const void *state, const char *path, cb_error *err)
 {
     const flowmm *m = state;
@@ -84,12 +73,12 @@ static int fm_save(const void *state, const char *path, cb_error *err)
         return cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
     }
     memcpy(st.extra, EXTRA_MAGIC, 8);
-    put_u64(st.extra + 8, slen);
+    cb_put_u64(st.extra + 8, slen);
     memcpy(st.extra + 16, stats, slen);
     uint64_t bits;
     memcpy(&bits, &m->epoch_loss, 8);
-    put_u64(st.extra + 16 + slen, bits);
-    put_u64(st.extra + 24 + slen, m->epoch_steps);
+    cb_put_u64(st.extra + 16 + slen, bits);
+    cb_put_u64(st.extra + 24 + slen, m->epoch_steps);
     free(stats);
     rc = cb_nn_checkpoint_save(path, FLOWMM_NAME, m->config_hash, &m->net.p, &st, err);
     free(st.extra);
@@ -103,20 +92,20 @@ static int fm_load(void *state, const char *path, cb_error *err)
     int rc = cb_nn_checkpoint_load(path, FLOWMM_NAME, m->config_hash, &m->net.p, &st, err);
     if (rc) return rc;
     cb_flowmm_stats stats;
-    uint64_t slen = st.extra_len >= 16 ? get_u64(st.extra + 8) : 0;
+    uint64_t slen = st.extra_len >= 16 ? cb_get_u64(st.extra + 8) : 0;
     if (st.extra_len < 32 || memcmp(st.extra, EXTRA_MAGIC, 8) != 0 || slen != st.extra_len - 32) {
         rc = cb_fail(err, CB_ERR_INVALID, "%s: not a FlowMM training state (extra block)", path);
     } else if ((rc = cb_flowmm_stats_deserialize(st.extra + 16, (size_t)slen, &stats, err))) {
         cb_error_prefix(err, "%s", path);
     } else {
-        uint64_t bits = get_u64(st.extra + 16 + slen);
+        uint64_t bits = cb_get_u64(st.extra + 16 + slen);
         m->net.stats = stats;
         m->have_stats = 1;
         m->done = st.weights_only;
         m->step = st.step;
         m->rng = st.rng;
         memcpy(&m->epoch_loss, &bits, 8);
-        m->epoch_steps = get_u64(st.extra + 24 + slen);
+        m->epoch_steps = cb_get_u64(st.extra + 24 + slen);
     }
     cb_nn_ckpt_state_free(&st);
     return rc;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crystalbench/le_bytes.h"
+
 #define MAGIC "CBFMSTAT"
 #define N_DOUBLES 45 /* 6 × 3 lattice + 4 × 6 + 3 affine */
 #define HEADER 16
@@ -35,30 +37,6 @@ static int is_std_slot(int k)
            (k >= 24 && k < 30) || (k >= 36 && k < 45);
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static size_t size_for(int max_n)
 {
     return HEADER + 8 * (size_t)N_DOUBLES + 4 + 8 * (size_t)(max_n + 1);
@@ -77,8 +55,8 @@ int cb_flowmm_stats_serialize(const cb_flowmm_stats *s, unsigned char **out, siz
     unsigned char *b = malloc(n);
     if (!b) return cb_fail(err, CB_ERR_NOMEM, "flowmm stats: out of memory");
     memcpy(b, MAGIC, 8);
-    put_u32(b + 8, CB_FLOWMM_STATS_VERSION);
-    put_u32(b + 12, N_DOUBLES);
+    cb_put_u32(b + 8, CB_FLOWMM_STATS_VERSION);
+    cb_put_u32(b + 12, N_DOUBLES);
     cb_flowmm_stats copy = *s; /* double_slots wants a mutable struct */
     double *slot[N_DOUBLES];
     double_slots(&copy, slot);
@@ -86,11 +64,11 @@ int cb_flowmm_stats_serialize(const cb_flowmm_stats *s, unsigned char **out, siz
     for (int k = 0; k < N_DOUBLES; k++, p += 8) {
         uint64_t bits;
         memcpy(&bits, slot[k], 8);
-        put_u64(p, bits);
+        cb_put_u64(p, bits);
     }
-    put_u32(p, (uint32_t)max_n);
+    cb_put_u32(p, (uint32_t)max_n);
     p += 4;
-    for (int i = 0; i <= max_n; i++, p += 8) put_u64(p, s->natoms.count[i]);
+    for (int i = 0; i <= max_n; i++, p += 8) cb_put_u64(p, s->natoms.count[i]);
     *out = b;
     *len = n;
     return CB_OK;
@@ -104,14 +82,14 @@ int cb_flowmm_stats_deserialize(const unsigned char *buf, size_t len, cb_flowmm_
         return cb_fail(err, CB_ERR_INVALID, "%s: %zu bytes, too short", what, len);
     if (memcmp(buf, MAGIC, 8) != 0)
         return cb_fail(err, CB_ERR_INVALID, "%s: bad magic", what);
-    uint32_t version = get_u32(buf + 8), nd = get_u32(buf + 12);
+    uint32_t version = cb_get_u32(buf + 8), nd = cb_get_u32(buf + 12);
     if (version != CB_FLOWMM_STATS_VERSION)
         return cb_fail(err, CB_ERR_INVALID, "%s: version %u, expected %d", what, version,
                        CB_FLOWMM_STATS_VERSION);
     if (nd != N_DOUBLES)
         return cb_fail(err, CB_ERR_INVALID, "%s: %u values, expected %d", what, nd, N_DOUBLES);
     const unsigned char *p = buf + HEADER + 8 * (size_t)N_DOUBLES;
-    uint32_t max_n = get_u32(p);
+    uint32_t max_n = cb_get_u32(p);
     if (max_n > CB_FLOWMM_MAX_ATOMS)
         return cb_fail(err, CB_ERR_INVALID, "%s: max_n = %u above %d", what, max_n,
                        CB_FLOWMM_MAX_ATOMS);
@@ -123,7 +101,7 @@ int cb_flowmm_stats_deserialize(const unsigned char *buf, size_t len, cb_flowmm_
     double *slot[N_DOUBLES];
     double_slots(&s, slot);
     for (int k = 0; k < N_DOUBLES; k++) {
-        uint64_t bits = get_u64(buf + HEADER + 8 * (size_t)k);
+        uint64_t bits = cb_get_u64(buf + HEADER + 8 * (size_t)k);
         memcpy(slot[k], &bits, 8);
         if (!isfinite(*slot[k]))
             return cb_fail(err, CB_ERR_INVALID, "%s: value %d is not finite", what, k);
@@ -133,7 +111,7 @@ int cb_flowmm_stats_deserialize(const unsigned char *buf, size_t len, cb_flowmm_
     p += 4;
     s.natoms.max_n = (int)max_n;
     for (uint32_t i = 0; i <= max_n; i++, p += 8) {
-        s.natoms.count[i] = get_u64(p);
+        s.natoms.count[i] = cb_get_u64(p);
         if (s.natoms.total + s.natoms.count[i] < s.natoms.total)
             return cb_fail(err, CB_ERR_INVALID, "%s: atom counts overflow", what);
         s.natoms.total += s.natoms.count[i];

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "crystalbench/atomic_file.h"
+#include "crystalbench/le_bytes.h"
 #include "train.h"
 
 #define HDR_LEN 272
@@ -25,30 +26,6 @@ enum {
     OFF_RNG = 208, OFF_SPARE = 240, OFF_HAS_SPARE = 248, OFF_EXTRA = 256, OFF_FLAGS = 264
 };
 #define FLAG_WEIGHTS_ONLY 1u
-
-static void put_u32(unsigned char *b, uint32_t x)
-{
-    for (int i = 0; i < 4; i++) b[i] = (unsigned char)(x >> (8 * i));
-}
-
-static void put_u64(unsigned char *b, uint64_t x)
-{
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(x >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *b)
-{
-    uint32_t x = 0;
-    for (int i = 3; i >= 0; i--) x = (x << 8) | b[i];
-    return x;
-}
-
-static uint64_t get_u64(const unsigned char *b)
-{
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--) x = (x << 8) | b[i];
-    return x;
-}
 
 /* zlib's crc32 takes a 32-bit length: feed large buffers in pieces. */
 static uLong crc_update(uLong crc, const unsigned char *b, size_t n)
@@ -103,7 +80,7 @@ static void put_floats(writer *w, const float *x, size_t n)
         for (size_t j = 0; j < k; j++) {
             uint32_t bits;
             memcpy(&bits, &x[i + j], 4);
-            put_u32(chunk + 4 * j, bits);
+            cb_put_u32(chunk + 4 * j, bits);
         }
         put_bytes(w, chunk, 4 * k);
         i += k;
@@ -126,24 +103,24 @@ int cb_nn_checkpoint_save(const char *path, const char *backend, const char *con
     unsigned char h[HDR_LEN];
     memset(h, 0, sizeof h);
     memcpy(h + OFF_MAGIC, MAGIC, 8);
-    put_u32(h + OFF_VERSION, CB_NN_CKPT_VERSION);
-    put_u32(h + OFF_HDRLEN, HDR_LEN);
+    cb_put_u32(h + OFF_VERSION, CB_NN_CKPT_VERSION);
+    cb_put_u32(h + OFF_HDRLEN, HDR_LEN);
     memcpy(h + OFF_BACKEND, backend, strlen(backend));
     memcpy(h + OFF_CONFIG, config_hash, 64);
     char layout[CB_SHA256_HEX];
     cb_nn_params_layout_hash(p, layout);
     memcpy(h + OFF_LAYOUT, layout, 64);
-    put_u64(h + OFF_COUNT, (uint64_t)p->count);
-    put_u64(h + OFF_STEP, st->step);
-    put_u64(h + OFF_ADAM, p->adam_steps);
-    put_u64(h + OFF_EMA, p->ema_updates);
-    for (int i = 0; i < 4; i++) put_u64(h + OFF_RNG + 8 * i, st->rng.s[i]);
+    cb_put_u64(h + OFF_COUNT, (uint64_t)p->count);
+    cb_put_u64(h + OFF_STEP, st->step);
+    cb_put_u64(h + OFF_ADAM, p->adam_steps);
+    cb_put_u64(h + OFF_EMA, p->ema_updates);
+    for (int i = 0; i < 4; i++) cb_put_u64(h + OFF_RNG + 8 * i, st->rng.s[i]);
     uint64_t spare;
     memcpy(&spare, &st->rng.spare, 8);
-    put_u64(h + OFF_SPARE, spare);
-    put_u64(h + OFF_HAS_SPARE, st->rng.has_spare ? 1 : 0);
-    put_u64(h + OFF_EXTRA, (uint64_t)st->extra_len);
-    put_u64(h + OFF_FLAGS, st->weights_only ? FLAG_WEIGHTS_ONLY : 0);
+    cb_put_u64(h + OFF_SPARE, spare);
+    cb_put_u64(h + OFF_HAS_SPARE, st->rng.has_spare ? 1 : 0);
+    cb_put_u64(h + OFF_EXTRA, (uint64_t)st->extra_len);
+    cb_put_u64(h + OFF_FLAGS, st->weights_only ? FLAG_WEIGHTS_ONLY : 0);
 
     cb_atomic_file a;
     int rc = cb_atomic_open(&a, path, err);
@@ -159,7 +136,7 @@ int cb_nn_checkpoint_save(const char *path, const char *backend, const char *con
     put_floats(&w, p->ema, p->count);
     put_bytes(&w, st->extra, st->extra_len);
     unsigned char tail[CRC_LEN];
-    put_u32(tail, (uint32_t)w.crc);
+    cb_put_u32(tail, (uint32_t)w.crc);
     if (!w.bad && fwrite(tail, 1, CRC_LEN, a.f) != CRC_LEN) w.bad = 1;
     if (w.bad) {
         int e = errno;
@@ -174,7 +151,7 @@ int cb_nn_checkpoint_save(const char *path, const char *backend, const char *con
 static void get_floats(float *x, const unsigned char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t bits = get_u32(b + 4 * i);
+        uint32_t bits = cb_get_u32(b + 4 * i);
         memcpy(&x[i], &bits, 4);
     }
 }
@@ -211,18 +188,18 @@ static int read_checked(const char *path, unsigned char **buf, size_t *len, cb_e
     } else if ((uint64_t)fsize < HDR_LEN + CRC_LEN) {
         rc = cb_fail(err, CB_ERR_INVALID, "%s: truncated checkpoint (%lld bytes, less than a header)",
                      path, (long long)fsize);
-    } else if (!((get_u32(h + OFF_VERSION) == CB_NN_CKPT_VERSION && get_u32(h + OFF_HDRLEN) == HDR_LEN) ||
-                 (get_u32(h + OFF_VERSION) == 1 && get_u32(h + OFF_HDRLEN) == HDR_LEN_V1))) {
+    } else if (!((cb_get_u32(h + OFF_VERSION) == CB_NN_CKPT_VERSION && cb_get_u32(h + OFF_HDRLEN) == HDR_LEN) ||
+                 (cb_get_u32(h + OFF_VERSION) == 1 && cb_get_u32(h + OFF_HDRLEN) == HDR_LEN_V1))) {
         rc = cb_fail(err, CB_ERR_INVALID,
                      "%s: checkpoint format version %u (header %u bytes); this build reads versions 1 and %d",
-                     path, (unsigned)get_u32(h + OFF_VERSION), (unsigned)get_u32(h + OFF_HDRLEN),
+                     path, (unsigned)cb_get_u32(h + OFF_VERSION), (unsigned)cb_get_u32(h + OFF_HDRLEN),
                      CB_NN_CKPT_VERSION);
     } else {
         /* Size announced by the header: 272 + 16n (4n weights only) + extra + 4, compared
          * without overflow. */
-        uint64_t hdr = get_u32(h + OFF_HDRLEN);
-        uint64_t size = (uint64_t)fsize, n = get_u64(h + OFF_COUNT), extra = get_u64(h + OFF_EXTRA);
-        uint64_t room = size - hdr - CRC_LEN, flags = hdr == HDR_LEN ? get_u64(h + OFF_FLAGS) : 0;
+        uint64_t hdr = cb_get_u32(h + OFF_HDRLEN);
+        uint64_t size = (uint64_t)fsize, n = cb_get_u64(h + OFF_COUNT), extra = cb_get_u64(h + OFF_EXTRA);
+        uint64_t room = size - hdr - CRC_LEN, flags = hdr == HDR_LEN ? cb_get_u64(h + OFF_FLAGS) : 0;
         uint64_t per = flags & FLAG_WEIGHTS_ONLY ? 4 : 16;
         if (flags & ~(uint64_t)FLAG_WEIGHTS_ONLY)
             rc = cb_fail(err, CB_ERR_INVALID, "%s: corrupt checkpoint (unknown flags %llx)", path,
@@ -264,14 +241,14 @@ int cb_nn_checkpoint_load(const char *path, const char *backend, const char *con
     int rc = read_checked(path, &b, &len, err);
     if (rc) return rc;
 
-    uint32_t stored = get_u32(b + len - CRC_LEN);
+    uint32_t stored = cb_get_u32(b + len - CRC_LEN);
     uint32_t crc = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), b, len - CRC_LEN);
     char want_backend[CB_NN_BACKEND_MAX] = {0};
     strncpy(want_backend, backend, CB_NN_BACKEND_MAX - 1);
     char text[65], layout[CB_SHA256_HEX];
     cb_nn_params_layout_hash(p, layout);
-    uint64_t n = get_u64(b + OFF_COUNT), has_spare = get_u64(b + OFF_HAS_SPARE);
-    uint64_t extra_len = get_u64(b + OFF_EXTRA);
+    uint64_t n = cb_get_u64(b + OFF_COUNT), has_spare = cb_get_u64(b + OFF_HAS_SPARE);
+    uint64_t extra_len = cb_get_u64(b + OFF_EXTRA);
     unsigned char *extra = NULL;
 
     if (crc != stored) {
@@ -304,10 +281,10 @@ int cb_nn_checkpoint_load(const char *path, const char *backend, const char *con
     }
 
     /* Everything checked: only now change the caller's state. */
-    const int v1 = get_u32(b + OFF_VERSION) == 1;
+    const int v1 = cb_get_u32(b + OFF_VERSION) == 1;
     const unsigned char *x = b + (v1 ? HDR_LEN_V1 : HDR_LEN);
     const size_t bytes = 4 * p->count;
-    int weights_only = !v1 && (get_u64(b + OFF_FLAGS) & FLAG_WEIGHTS_ONLY) != 0;
+    int weights_only = !v1 && (cb_get_u64(b + OFF_FLAGS) & FLAG_WEIGHTS_ONLY) != 0;
     if (weights_only) {
         get_floats(p->ema, x, p->count);
         memcpy(p->w, p->ema, bytes);
@@ -323,14 +300,14 @@ int cb_nn_checkpoint_load(const char *path, const char *backend, const char *con
     }
     if (extra) memcpy(extra, x, (size_t)extra_len);
     cb_nn_params_zero_grad(p);
-    p->adam_steps = get_u64(b + OFF_ADAM);
-    p->ema_updates = get_u64(b + OFF_EMA);
+    p->adam_steps = cb_get_u64(b + OFF_ADAM);
+    p->ema_updates = cb_get_u64(b + OFF_EMA);
     free(st->extra);
     st->extra = extra;
     st->extra_len = (size_t)extra_len;
-    st->step = get_u64(b + OFF_STEP);
-    for (int i = 0; i < 4; i++) st->rng.s[i] = get_u64(b + OFF_RNG + 8 * i);
-    uint64_t spare = get_u64(b + OFF_SPARE);
+    st->step = cb_get_u64(b + OFF_STEP);
+    for (int i = 0; i < 4; i++) st->rng.s[i] = cb_get_u64(b + OFF_RNG + 8 * i);
+    uint64_t spare = cb_get_u64(b + OFF_SPARE);
     memcpy(&st->rng.spare, &spare, 8);
     st->rng.has_spare = (int)has_spare;
     st->weights_only = weights_only;
