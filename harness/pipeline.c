@@ -415,7 +415,12 @@ static int run_job(const job *j, const cb_pipeline_opts *o, cb_store *s, int64_t
     if (!rc) rc = make_dirs(j->dir, err);
     if (!rc && j->m->checkpoints) rc = make_dirs(j->m->checkpoints, err);
     if (!rc && (o->retrain || !exists(j->samples))) {
-        rc = j->m->ops->create(&j->m->backend_cfg, j->task, &state, err);
+        cb_config cfg;
+        rc = cb_plan_backend_config(j->m, j->d->name, &cfg, err);
+        if (!rc) {
+            rc = j->m->ops->create(&cfg, j->task, &state, err);
+            cb_config_free(&cfg);
+        }
         if (!rc) rc = train_or_load(j, o, state, &x, s, run_id, err);
         if (!rc) rc = interrupted(err);
         if (!rc) rc = generate(j, state, &x, err);

@@ -219,17 +219,24 @@ static int read_model(cb_plan_model *m, const char *label, const cb_config *c, c
     for (size_t i = 0; i < c->n && !rc; i++) {
         const char *k = c->keys[i];
         if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks") && strcmp(k, "dng_samples") &&
-            strcmp(k, "checkpoints"))
+            strcmp(k, "checkpoints") && !strchr(k, '.')) /* DATASET.KEY: cb_plan_backend_config */
             rc = cb_config_set(&m->backend_cfg, k, c->values[i], err);
     }
-    /* The backend checks its own keys now, not after the jobs before it have run. */
-    unsigned tasks = m->tasks ? m->tasks : m->ops->tasks;
-    for (unsigned task = CB_TASK_DNG; task <= CB_TASK_CSP && !rc; task <<= 1) {
-        void *probe = NULL;
-        if (!(tasks & task)) continue;
-        rc = m->ops->create(&m->backend_cfg, task, &probe, err);
-        if (!rc) m->ops->destroy(probe);
+    return rc;
+}
+
+int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, cb_config *out, cb_error *err)
+{
+    int rc = cb_config_init(out, m->backend_cfg.source, err);
+    for (size_t i = 0; i < m->backend_cfg.n && !rc; i++)
+        rc = cb_config_set(out, m->backend_cfg.keys[i], m->backend_cfg.values[i], err);
+    size_t dl = strlen(dataset);
+    for (size_t i = 0; i < m->section->n && !rc; i++) {
+        const char *k = m->section->keys[i];
+        if (strncmp(k, dataset, dl) == 0 && k[dl] == '.' && k[dl + 1])
+            rc = cb_config_set(out, k + dl + 1, m->section->values[i], err);
     }
+    if (rc) cb_config_free(out);
     return rc;
 }
 
@@ -263,6 +270,38 @@ static int make_jobs(cb_plan *p, cb_error *err)
                     p->jobs[p->n_jobs++] = (cb_plan_job){i, j, tasks[t]};
             }
     if (!p->n_jobs) return cb_fail(err, CB_ERR_USAGE, "%s: no (model, dataset, task) to run", p->file.path);
+    return CB_OK;
+}
+
+/* Every DATASET.KEY override names a dataset the model runs on, and the backend accepts
+ * each job's configuration: checked now, not after the jobs before it have run. */
+static int check_backend_configs(const cb_plan *p, cb_error *err)
+{
+    for (size_t i = 0; i < p->n_models; i++) {
+        const cb_plan_model *m = &p->models[i];
+        for (size_t k = 0; k < m->section->n; k++) {
+            const char *key = m->section->keys[k], *dot = strchr(key, '.');
+            if (!dot) continue;
+            int known = 0;
+            for (size_t j = 0; j < p->n_datasets && !known; j++)
+                known = model_wants(m, &p->datasets[j]) && strlen(p->datasets[j].name) == (size_t)(dot - key) &&
+                        strncmp(p->datasets[j].name, key, (size_t)(dot - key)) == 0 && dot[1];
+            if (!known)
+                return cb_fail(err, CB_ERR_USAGE, "%s: %s: not DATASET.KEY for a dataset this model runs on",
+                               m->section->source, key);
+        }
+    }
+    for (size_t j = 0; j < p->n_jobs; j++) {
+        const cb_plan_model *m = &p->models[p->jobs[j].model];
+        cb_config cfg;
+        void *probe = NULL;
+        int rc = cb_plan_backend_config(m, p->datasets[p->jobs[j].dataset].name, &cfg, err);
+        if (rc) return rc;
+        rc = m->ops->create(&cfg, p->jobs[j].task, &probe, err);
+        if (!rc) m->ops->destroy(probe);
+        cb_config_free(&cfg);
+        if (rc) return rc;
+    }
     return CB_OK;
 }
 
@@ -304,6 +343,7 @@ int cb_plan_load(const char *path, cb_plan *p, cb_error *err)
     if (!rc && !p->n_datasets) rc = cb_fail(err, CB_ERR_USAGE, "%s: no [dataset NAME] section", path);
     if (!rc && !p->n_models) rc = cb_fail(err, CB_ERR_USAGE, "%s: no [model LABEL] section", path);
     if (!rc) rc = make_jobs(p, err);
+    if (!rc) rc = check_backend_configs(p, err);
     if (rc) cb_plan_free(p);
     return rc;
 }

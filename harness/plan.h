@@ -31,6 +31,8 @@
  *                         DIR/<dataset>-<task>.ckpt with the training curve beside it
  *                         (.log.tsv): one that exists is loaded instead of training (a
  *                         committed model; --retrain trains anew and overwrites it)
+ *   DATASET.KEY = V       KEY = V for this dataset's jobs only (e.g. mp_20.epochs = 50:
+ *                         a CPU budget per dataset)
  *   any other key         passed to the backend, which rejects unknown ones
  *
  * The split: with a train file the dataset's standard split is used ("standard");
@@ -62,7 +64,7 @@ typedef struct cb_plan_dataset {
 typedef struct cb_plan_model {
     char *label;
     const cb_model_ops *ops;
-    cb_config backend_cfg;     /* the section minus backend, datasets, tasks */
+    cb_config backend_cfg;     /* the section minus the run's keys and DATASET.KEY ones */
     const cb_config *section;  /* as written, for the job's identity */
     char **datasets;           /* NULL = all */
     size_t n_datasets;
@@ -96,6 +98,10 @@ typedef struct cb_plan {
  * (CB_ERR_IO for an unreadable file) naming the file, section and key. */
 int cb_plan_load(const char *path, cb_plan *plan, cb_error *err);
 void cb_plan_free(cb_plan *plan);
+
+/* The backend configuration of m's jobs on `dataset`: backend_cfg with the section's
+ * DATASET.KEY overrides applied.  *out is the caller's (cb_config_free). */
+int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, cb_config *out, cb_error *err);
 
 /* "val-minus-10%" or "standard". */
 void cb_plan_split_name(const cb_plan *plan, const cb_plan_dataset *d, char *out, size_t cap);
