@@ -162,9 +162,8 @@ int flowmm_loss(flowmm_net *net, const float *w, flowmm_batch *b, const flowmm_e
  * on its own, sample_threads at a time: OpenBLAS rounds a row of a product differently
  * depending on how many rows the product has (its kernels treat the rows of a partial
  * block in another order), so a crystal integrated in a batch beside others would
- * depend on them, and chunked calls would not agree.  `b` is unused (kept for callers
- * that integrate in their own batch). */
-int flowmm_sample(flowmm_net *net, flowmm_batch *b, const cb_crystal *targets, size_t n, cb_rng *rng,
-                  cb_crystal *out, cb_error *err);
+ * depend on them, and chunked calls would not agree. */
+int flowmm_sample(flowmm_net *net, const cb_crystal *targets, size_t n, cb_rng *rng, cb_crystal *out,
+                  cb_error *err);
 
 #endif

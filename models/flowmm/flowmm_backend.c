@@ -118,7 +118,7 @@ static int fm_generate(flowmm *m, unsigned task, const cb_crystal *targets, size
         return cb_fail(err, CB_ERR_USAGE, "flowmm: this state was built for %s",
                        m->net.cfg.task == CB_TASK_DNG ? "DNG" : "CSP");
     if (!m->have_stats) return cb_fail(err, CB_ERR_USAGE, "flowmm: train or load before sampling");
-    return flowmm_sample(&m->net, &m->batch, targets, n, rng, out, err);
+    return flowmm_sample(&m->net, targets, n, rng, out, err);
 }
 
 static int fm_sample_dng(void *state, size_t n, cb_rng *rng, cb_crystal *out, cb_error *err)

@@ -32,7 +32,7 @@ void flowmm_batch_free(flowmm_batch *b)
     flowmm_batch_init(b);
 }
 
-/* realloc keeping the contents (the sampler fills rows before the final layout). */
+/* realloc to n elements (at least one, so a batch always owns its arrays). */
 static int grow(void **p, size_t n, size_t size)
 {
     void *q = realloc(*p, (n ? n : 1) * size);

@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crystalbench/parallel.h"
-
 #include "crystalbench/elements.h"
+#include "crystalbench/parallel.h"
 #include "flowmm.h"
 
 /* Every coordinate and cell entry finite: a state that diverged cannot be written as
@@ -25,29 +24,29 @@ static int finite_state(const double (*f)[3], int n, const double m[3][3])
     return 1;
 }
 
-/* Crystal g of the batch as a cb_crystal.  Elements: CSP keeps the target's; DNG decodes
+/* The batch's one crystal as a cb_crystal.  Elements: CSP keeps the target's; DNG decodes
  * the analog bits (codes 119–128 name no element and become Z = 118, which no
  * oxidation-state table knows, so the crystal counts compositionally invalid, as
  * models.md §3.7 asks for codes above 100).  A state that is not a valid cell (a length
  * ≤ 0, clamped to 0.5 Å by the decoder) is written as decoded; a diverged one (NaN) as a
  * 0.5 Å cube with every atom at the origin, structurally invalid under every protocol. */
-static int decode(const flowmm_net *net, const flowmm_batch *b, int g, const cb_crystal *target, cb_crystal *out,
+static int decode(const flowmm_net *net, const flowmm_batch *b, const cb_crystal *target, cb_crystal *out,
                   cb_error *err)
 {
-    int first = b->net.first[g], n = b->net.num_atoms[g];
+    int n = b->net.num_atoms[0];
     int rc = cb_crystal_alloc(out, n, err);
     if (rc) return rc;
     double params[6], m[3][3] = {{0}};
-    cb_flowmm_lattice_decode(b->l[g], params, m);
-    int finite = finite_state((const double(*)[3])(b->f + first), n, (const double(*)[3])m);
+    cb_flowmm_lattice_decode(b->l[0], params, m);
+    int finite = finite_state((const double(*)[3])b->f, n, (const double(*)[3])m);
     for (int i = 0; i < 3; i++)
         for (int k = 0; k < 3; k++) out->lattice[i][k] = finite ? m[i][k] : (i == k ? CB_FLOWMM_MIN_LENGTH : 0);
     for (int i = 0; i < n; i++) {
-        for (int k = 0; k < 3; k++) out->frac[i][k] = finite ? cb_flowmm_wrap01(b->f[first + i][k]) : 0;
+        for (int k = 0; k < 3; k++) out->frac[i][k] = finite ? cb_flowmm_wrap01(b->f[i][k]) : 0;
         if (net->cfg.task == CB_TASK_CSP) {
             out->z[i] = target->z[i];
         } else {
-            int z = cb_flowmm_abits_decode(b->a[first + i]);
+            int z = cb_flowmm_abits_decode(b->a[i]);
             out->z[i] = z > CB_MAX_Z ? CB_MAX_Z : z;
         }
     }
@@ -56,7 +55,7 @@ static int decode(const flowmm_net *net, const flowmm_batch *b, int g, const cb_
     return rc;
 }
 
-/* Integrates the crystal in the batch (laid out, at its base draws) with weights w. */
+/* Integrates the crystal in the batch (laid out, at its base draws) with the EMA weights. */
 static int integrate(flowmm_net *net, flowmm_batch *b, cb_error *err)
 {
     const flowmm_config *cfg = &net->cfg;
@@ -131,12 +130,11 @@ static int base_draw(const flowmm_net *net, const cb_crystal *targets, size_t co
 /* Workers borrow a (network view, batch) pair from a pool: the parameters are shared
  * (read only), each pair has its own activation cache and state arrays. */
 typedef struct sampler {
-    flowmm_net *net;
     const cb_crystal *targets;
     cb_crystal *out;
     const base_draws *d;
     pthread_mutex_t lock;
-    int n_slots, n_free;
+    int n_free;
     flowmm_net *views;
     flowmm_batch *batches;
     int *free_slots;
@@ -174,20 +172,18 @@ static int sample_one(void *ctx, size_t i, cb_error *err)
         else memcpy(b->a, d->a0 + d->first[i], (size_t)na * sizeof *b->a);
         rc = integrate(net, b, err);
     }
-    if (!rc) rc = decode(net, b, 0, tg, &s->out[i], err);
+    if (!rc) rc = decode(net, b, tg, &s->out[i], err);
     give_slot(s, k);
     return rc;
 }
 
-int flowmm_sample(flowmm_net *net, flowmm_batch *b, const cb_crystal *targets, size_t n, cb_rng *rng,
-                  cb_crystal *out, cb_error *err)
+int flowmm_sample(flowmm_net *net, const cb_crystal *targets, size_t n, cb_rng *rng, cb_crystal *out, cb_error *err)
 {
-    (void)b;
     base_draws d;
     int rc = base_draw(net, targets, n, rng, &d, err);
     int workers = net->cfg.sample_threads < 1 ? 1 : (int)net->cfg.sample_threads;
     if ((size_t)workers > n) workers = n ? (int)n : 1;
-    sampler s = {.net = net, .targets = targets, .out = out, .d = &d, .n_slots = workers, .n_free = workers};
+    sampler s = {.targets = targets, .out = out, .d = &d, .n_free = workers};
     s.views = calloc((size_t)workers, sizeof *s.views);
     s.batches = calloc((size_t)workers, sizeof *s.batches);
     s.free_slots = malloc((size_t)workers * sizeof *s.free_slots);
