@@ -205,22 +205,18 @@ static void train_data_free(train_data *d)
     cb_dataset_free(&d->val_file);
 }
 
-static int load_split(const char *dir, uint32_t seed, double holdout, train_data *d, char split[32], cb_error *err)
+static int load_split(const char *dir, uint32_t seed, double holdout, train_data *d, char split[CB_SPLIT_NAME],
+                      cb_error *err)
 {
     memset(d, 0, sizeof *d);
     char tr[4200], va[4200];
     snprintf(tr, sizeof tr, "%s/train.csv", dir);
     snprintf(va, sizeof va, "%s/val.csv", dir);
-    int rc = cb_cli_load(va, "validation", &d->val_file, err);
-    if (!rc && exists(tr)) {
-        snprintf(split, 32, "standard");
-        rc = cb_cli_load(tr, "training", &d->train_file, err);
-        if (!rc) rc = cb_dataset_view(&d->train_file, NULL, d->train_file.n, &d->train, err);
-        if (!rc) rc = cb_dataset_view(&d->val_file, NULL, d->val_file.n, &d->val, err);
-    } else if (!rc) {
-        snprintf(split, 32, "val-minus-%g%%", 100 * holdout); /* as `run` names it */
-        rc = cb_split_val_holdout(&d->val_file, seed, holdout, &d->train, &d->val, err);
-    }
+    int standard = exists(tr), rc = cb_cli_load(va, "validation", &d->val_file, err);
+    if (!rc && standard) rc = cb_cli_load(tr, "training", &d->train_file, err);
+    if (!rc)
+        rc = cb_split_views(standard ? &d->train_file : NULL, &d->val_file, seed, holdout, &d->train, &d->val, split,
+                            err);
     return rc;
 }
 
@@ -268,14 +264,15 @@ int cb_cmd_train(int argc, char **argv)
         }
     }
     if (st == CB_EXIT_OK) st = finish_common(cb_usage_train, &c, argc, argv);
-    if (st == CB_EXIT_OK && (!data || !out)) st = cb_usage_error(cb_usage_train, "--data DIR and --out CKPT are required");
+    if (st == CB_EXIT_OK && (!data || !out))
+        st = cb_usage_error(cb_usage_train, "--data DIR and --out CKPT are required");
     if (st != CB_EXIT_OK) {
         cb_config_free(&c.cfg);
         return st;
     }
 
     train_data d;
-    char split[32] = "";
+    char split[CB_SPLIT_NAME] = "";
     void *state = NULL;
     int rc = load_split(data, (uint32_t)split_seed, holdout, &d, split, &err);
     if (!rc) rc = c.ops->create(&c.cfg, c.task, &state, &err);
@@ -298,7 +295,7 @@ int cb_cmd_train(int argc, char **argv)
         g_stop = g_budget = 0;
         void (*old_int)(int) = signal(SIGINT, on_interrupt);
         void (*old_alarm)(int) = signal(SIGALRM, on_alarm);
-        if (budget > 0) alarm((unsigned)(budget * 60 + 0.5) ? (unsigned)(budget * 60 + 0.5) : 1);
+        if (budget > 0) alarm(budget * 60 < 1 ? 1 : (unsigned)(budget * 60 + 0.5)); /* whole seconds, at least 1 */
         cb_progress bar;
         cb_progress_start(&bar, "training", 0);
         cb_train_ctx ctx = {.progress = &bar, .log = log_line, .user = log, .stop = &g_stop};
@@ -361,15 +358,18 @@ int cb_cmd_sample(int argc, char **argv)
             break;
         case 'S':
             seed = strtol(optarg, &end, 10);
-            if (!end || *end || seed < 0) st = cb_usage_error(cb_usage_sample, "--seed needs an integer >= 0, not '%s'", optarg);
+            if (!end || *end || seed < 0)
+                st = cb_usage_error(cb_usage_sample, "--seed needs an integer >= 0, not '%s'", optarg);
             break;
         default: st = cb_cli_bad_option(cb_usage_sample, ch, argv);
         }
     }
     if (st == CB_EXIT_OK) st = finish_common(cb_usage_sample, &c, argc, argv);
-    if (st == CB_EXIT_OK && (!ckpt || !out)) st = cb_usage_error(cb_usage_sample, "--ckpt CKPT and --out FILE are required");
+    if (st == CB_EXIT_OK && (!ckpt || !out))
+        st = cb_usage_error(cb_usage_sample, "--ckpt CKPT and --out FILE are required");
     if (st == CB_EXIT_OK && (c.task == CB_TASK_CSP) != (targets_path != NULL))
-        st = cb_usage_error(cb_usage_sample, c.task == CB_TASK_CSP ? "csp needs --targets FILE" : "--targets is for csp");
+        st = cb_usage_error(cb_usage_sample, c.task == CB_TASK_CSP ? "csp needs --targets FILE"
+                                                                   : "--targets is for csp");
     if (st != CB_EXIT_OK) {
         cb_config_free(&c.cfg);
         return st;

@@ -187,12 +187,6 @@ static int load_nonempty(const char *path, const char *what, cb_dataset *ds, cb_
     return rc;
 }
 
-/* Without a train file: the validation split minus the seeded hold-out. */
-static int split_val(const cb_plan *p, job_data *x, cb_error *err)
-{
-    return cb_split_val_holdout(&x->val_file, p->split_seed, p->holdout, &x->train, &x->val, err);
-}
-
 static int load_data(const job *j, job_data *x, cb_error *err)
 {
     memset(x, 0, sizeof *x);
@@ -201,12 +195,9 @@ static int load_data(const job *j, job_data *x, cb_error *err)
     if (!rc && d->val) rc = load_nonempty(d->val, "val", &x->val_file, err);
     if (!rc && d->train) rc = load_nonempty(d->train, "train", &x->train_file, err);
     if (rc) return rc;
-    if (d->train) {
-        rc = cb_dataset_view(&x->train_file, NULL, x->train_file.n, &x->train, err);
-        if (!rc) rc = cb_dataset_view(&x->val_file, NULL, d->val ? x->val_file.n : 0, &x->val, err);
-        return rc;
-    }
-    return split_val(j->plan, x, err);
+    char name[CB_SPLIT_NAME];
+    return cb_split_views(d->train ? &x->train_file : NULL, &x->val_file, j->plan->split_seed, j->plan->holdout,
+                          &x->train, &x->val, name, err);
 }
 
 /* ---- the training log: to the store and to the job's .log.tsv ---- */

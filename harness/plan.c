@@ -1,6 +1,7 @@
 /* Reading a run configuration into a plan (plan.h).  Everything is checked here, so
  * that a typo fails in the first second rather than after an hour of training. */
 #include "plan.h"
+#include "split.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,10 +14,9 @@ const char *cb_task_name(unsigned task) { return task == CB_TASK_CSP ? "csp" : "
 
 void cb_plan_split_name(const cb_plan *plan, const cb_plan_dataset *d, char *out, size_t cap)
 {
-    if (d->train)
-        snprintf(out, cap, "standard");
-    else
-        snprintf(out, cap, "val-minus-%g%%", 100.0 * plan->holdout);
+    char name[CB_SPLIT_NAME];
+    cb_split_name(d->train != NULL, plan->holdout, name);
+    snprintf(out, cap, "%s", name);
 }
 
 static char *dup_or_null(const char *s, int *bad)

@@ -2,6 +2,7 @@
 #include "split.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,5 +49,23 @@ int cb_split_val_holdout(const cb_dataset *val_file, uint32_t seed, double holdo
         if (rc) cb_dataset_view_free(val);
     }
     free(perm);
+    return rc;
+}
+
+void cb_split_name(int standard, double holdout, char name[CB_SPLIT_NAME])
+{
+    if (standard)
+        snprintf(name, CB_SPLIT_NAME, "standard");
+    else
+        snprintf(name, CB_SPLIT_NAME, "val-minus-%g%%", 100.0 * holdout);
+}
+
+int cb_split_views(const cb_dataset *train_file, const cb_dataset *val_file, uint32_t seed, double holdout,
+                   cb_dataset *train, cb_dataset *val, char name[CB_SPLIT_NAME], cb_error *err)
+{
+    cb_split_name(train_file != NULL, holdout, name);
+    if (!train_file) return cb_split_val_holdout(val_file, seed, holdout, train, val, err);
+    int rc = cb_dataset_view(train_file, NULL, train_file->n, train, err);
+    if (!rc && (rc = cb_dataset_view(val_file, NULL, val_file->n, val, err))) cb_dataset_view_free(train);
     return rc;
 }

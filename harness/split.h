@@ -21,4 +21,13 @@ void cb_dataset_view_free(cb_dataset *v);
 int cb_split_val_holdout(const cb_dataset *val_file, uint32_t seed, double holdout, cb_dataset *train,
                          cb_dataset *val, cb_error *err);
 
+/* The training and validation views of a dataset's files: with a train file (non-NULL)
+ * the standard split — all of it trains, all of val_file (may be empty) validates —
+ * else cb_split_val_holdout.  Names the split as stored runs record it in
+ * name[CB_SPLIT_NAME]: "standard" or "val-minus-10%". */
+#define CB_SPLIT_NAME 32
+int cb_split_views(const cb_dataset *train_file, const cb_dataset *val_file, uint32_t seed, double holdout,
+                   cb_dataset *train, cb_dataset *val, char name[CB_SPLIT_NAME], cb_error *err);
+void cb_split_name(int standard, double holdout, char name[CB_SPLIT_NAME]);
+
 #endif
