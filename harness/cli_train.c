@@ -14,11 +14,12 @@
 #include "crystalbench/config.h"
 #include "crystalbench/model.h"
 #include "crystalbench/progress.h"
+#include "plan.h"
 #include "split.h"
 
 const char cb_usage_train[] =
     "usage: crystalbench train BACKEND --task dng|csp --data DIR --out CKPT\n"
-    "                          [--set KEY=VALUE]... [--config FILE --model LABEL]\n"
+    "                          [--set KEY=VALUE]... [--config FILE --model LABEL [--dataset NAME]]\n"
     "                          [--budget MINUTES] [--threads N] [--split-seed N] [--holdout F]\n"
     "\n"
     "Trains a backend (flowmm, example, ...) for one task on a dataset folder and writes\n"
@@ -31,7 +32,9 @@ const char cb_usage_train[] =
     "  --set KEY=VALUE      a backend key (repeatable): --set epochs=50 --set hidden=128\n"
     "  --config FILE --model LABEL\n"
     "                       the backend keys of [model LABEL] in a run config (--set\n"
-    "                       overrides them)\n"
+    "                       overrides them), with its NAME.KEY, TASK.KEY and\n"
+    "                       NAME.TASK.KEY lines for this job; NAME defaults to the\n"
+    "                       --data folder's name (mp_20 for data/mp_20)\n"
     "  --budget MINUTES     stop after this much wall time and save (exit 0); the\n"
     "                       checkpoint samples with what it has learned\n"
     "  --threads N          OpenBLAS threads (default: the CPUs)\n"
@@ -42,7 +45,7 @@ const char cb_usage_train[] =
 const char cb_usage_sample[] =
     "usage: crystalbench sample BACKEND --task dng|csp --ckpt CKPT --out FILE\n"
     "                           [--n N | --targets FILE] [--seed S]\n"
-    "                           [--set KEY=VALUE]... [--config FILE --model LABEL]\n"
+    "                           [--set KEY=VALUE]... [--config FILE --model LABEL [--dataset NAME]]\n"
     "\n"
     "Writes structures from a trained checkpoint to FILE (CSV in the CDVAE layout, a\n"
     "folder of CIFs, .cif or extxyz by its name): DNG draws --n samples (default 1000);\n"
@@ -76,7 +79,7 @@ typedef struct common {
     const cb_model_ops *ops;
     unsigned task;
     cb_config cfg;
-    const char *config_file, *model;
+    const char *config_file, *model, *dataset; /* dataset: whose scoped keys apply */
 } common;
 
 static int parse_task(const char *usage, const char *arg, unsigned *task)
@@ -138,11 +141,15 @@ static int finish_common(const char *usage, common *c, int argc, char **argv)
     } else if (cb_config_init(&merged, sec->source, &err)) {
         rc = CB_EXIT_FAIL;
     } else {
-        for (size_t i = 0; i < sec->n && !rc; i++) {
-            int plan = 0;
-            for (const char *const *k = plan_keys; *k; k++) plan |= strcmp(*k, sec->keys[i]) == 0;
-            if (!plan && cb_config_set(&merged, sec->keys[i], sec->values[i], &err)) rc = CB_EXIT_FAIL;
-        }
+        for (int rank = 0; rank <= 3; rank++) /* the more specific key wins, as in a run */
+            for (size_t i = 0; i < sec->n && !rc; i++) {
+                const char *base;
+                int plan = 0;
+                if (cb_plan_key_scope(sec->keys[i], c->dataset, c->task, &base) != rank) continue;
+                for (const char *const *k = plan_keys; *k; k++) plan |= strcmp(*k, base) == 0;
+                if (!plan && cb_config_set(&merged, base, sec->values[i], &err))
+                    rc = CB_EXIT_FAIL;
+            }
         for (size_t i = 0; i < c->cfg.n && !rc; i++)
             if (cb_config_set(&merged, c->cfg.keys[i], c->cfg.values[i], &err)) rc = CB_EXIT_FAIL;
         if (rc) {
@@ -157,7 +164,7 @@ static int finish_common(const char *usage, common *c, int argc, char **argv)
     return rc;
 }
 
-/* --task, --set, --config and --model, which both commands take: 1 when ch was one of
+/* --task, --set, --config, --model and --dataset, which both commands take: 1 when ch was one of
  * them (*st then says whether it was well formed). */
 static int common_option(const char *usage, common *c, int ch, const char *arg, int *st)
 {
@@ -166,6 +173,7 @@ static int common_option(const char *usage, common *c, int ch, const char *arg, 
     case 's': *st = add_set(usage, c, arg); return 1;
     case 'c': c->config_file = arg; return 1;
     case 'm': c->model = arg; return 1;
+    case 'D': c->dataset = arg; return 1;
     default: return 0;
     }
 }
@@ -228,7 +236,7 @@ int cb_cmd_train(int argc, char **argv)
         {"config", required_argument, 0, 'c'},  {"model", required_argument, 0, 'm'},
         {"budget", required_argument, 0, 'b'},  {"threads", required_argument, 0, 'j'},
         {"split-seed", required_argument, 0, 'S'}, {"holdout", required_argument, 0, 'H'},
-        {0, 0, 0, 0}};
+        {"dataset", required_argument, 0, 'D'}, {0, 0, 0, 0}};
     common c = {0};
     cb_error err;
     if (cb_config_init(&c.cfg, "--set", &err)) return CB_EXIT_FAIL;
@@ -262,6 +270,15 @@ int cb_cmd_train(int argc, char **argv)
             break;
         default: st = cb_cli_bad_option(cb_usage_train, ch, argv);
         }
+    }
+    char folder[256] = "";
+    if (data && !c.dataset) { /* the folder's name: data/mp_20/ -> mp_20 */
+        size_t end = strlen(data);
+        while (end > 1 && data[end - 1] == '/') end--;
+        size_t start = end;
+        while (start > 0 && data[start - 1] != '/') start--;
+        snprintf(folder, sizeof folder, "%.*s", (int)(end - start), data + start);
+        c.dataset = folder;
     }
     if (st == CB_EXIT_OK) st = finish_common(cb_usage_train, &c, argc, argv);
     if (st == CB_EXIT_OK && (!data || !out))
@@ -335,7 +352,8 @@ int cb_cmd_sample(int argc, char **argv)
         {"out", required_argument, 0, 'o'},    {"n", required_argument, 0, 'n'},
         {"targets", required_argument, 0, 'T'}, {"seed", required_argument, 0, 'S'},
         {"set", required_argument, 0, 's'},    {"config", required_argument, 0, 'c'},
-        {"model", required_argument, 0, 'm'},  {0, 0, 0, 0}};
+        {"model", required_argument, 0, 'm'},  {"dataset", required_argument, 0, 'D'},
+        {0, 0, 0, 0}};
     common c = {0};
     cb_error err;
     if (cb_config_init(&c.cfg, "--set", &err)) return CB_EXIT_FAIL;

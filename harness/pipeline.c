@@ -407,7 +407,7 @@ static int run_job(const job *j, const cb_pipeline_opts *o, cb_store *s, int64_t
     if (!rc && j->m->checkpoints) rc = make_dirs(j->m->checkpoints, err);
     if (!rc && (o->retrain || !exists(j->samples))) {
         cb_config cfg;
-        rc = cb_plan_backend_config(j->m, j->d->name, &cfg, err);
+        rc = cb_plan_backend_config(j->m, j->d->name, j->task, &cfg, err);
         if (!rc) {
             rc = j->m->ops->create(&cfg, j->task, &state, err);
             cb_config_free(&cfg);

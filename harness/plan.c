@@ -219,23 +219,46 @@ static int read_model(cb_plan_model *m, const char *label, const cb_config *c, c
     for (size_t i = 0; i < c->n && !rc; i++) {
         const char *k = c->keys[i];
         if (strcmp(k, "backend") && strcmp(k, "datasets") && strcmp(k, "tasks") && strcmp(k, "dng_samples") &&
-            strcmp(k, "checkpoints") && !strchr(k, '.')) /* DATASET.KEY: cb_plan_backend_config */
+            strcmp(k, "checkpoints") && !strchr(k, '.')) /* scoped keys: cb_plan_backend_config */
             rc = cb_config_set(&m->backend_cfg, k, c->values[i], err);
     }
     return rc;
 }
 
-int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, cb_config *out, cb_error *err)
+int cb_plan_key_scope(const char *key, const char *dataset, unsigned task, const char **base)
+{
+    const char *dot = strchr(key, '.');
+    *base = key;
+    if (!dot) return 0;
+    int rank = 1;
+    size_t n = (size_t)(dot - key);
+    if (!(n == 3 && (strncmp(key, "dng", 3) == 0 || strncmp(key, "csp", 3) == 0))) {
+        if (!dataset || strlen(dataset) != n || strncmp(key, dataset, n) != 0) return -1;
+        key = dot + 1;
+        if (!(dot = strchr(key, '.')) || dot - key != 3 || (strncmp(key, "dng", 3) && strncmp(key, "csp", 3))) {
+            *base = key;
+            return *key ? 2 : -1;
+        }
+        rank = 3;
+    }
+    if (strncmp(key, cb_task_name(task), 3) != 0 || !dot[1]) return -1;
+    *base = dot + 1;
+    return rank;
+}
+
+int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, unsigned task, cb_config *out,
+                           cb_error *err)
 {
     int rc = cb_config_init(out, m->backend_cfg.source, err);
     for (size_t i = 0; i < m->backend_cfg.n && !rc; i++)
         rc = cb_config_set(out, m->backend_cfg.keys[i], m->backend_cfg.values[i], err);
-    size_t dl = strlen(dataset);
-    for (size_t i = 0; i < m->section->n && !rc; i++) {
-        const char *k = m->section->keys[i];
-        if (strncmp(k, dataset, dl) == 0 && k[dl] == '.' && k[dl + 1])
-            rc = cb_config_set(out, k + dl + 1, m->section->values[i], err);
-    }
+    for (int rank = 1; rank <= 3; rank++)
+        for (size_t i = 0; i < m->section->n && !rc; i++) {
+            const char *base;
+            if (cb_plan_key_scope(m->section->keys[i], dataset, task, &base) == rank &&
+                !(rank == 2 && strcmp(base, "tasks") == 0)) /* DATASET.tasks: make_jobs */
+                rc = cb_config_set(out, base, m->section->values[i], err);
+        }
     if (rc) cb_config_free(out);
     return rc;
 }
@@ -265,7 +288,15 @@ static int make_jobs(cb_plan *p, cb_error *err)
         for (size_t j = 0; j < p->n_datasets; j++)
             for (size_t t = 0; t < 2; t++) {
                 const cb_plan_model *m = &p->models[i];
-                unsigned want = m->tasks ? m->tasks : m->ops->tasks;
+                unsigned want = m->tasks ? m->tasks : m->ops->tasks, own;
+                char key[256];
+                snprintf(key, sizeof key, "%s.tasks", p->datasets[j].name);
+                int rc = parse_tasks(m->section, key, &own, err);
+                if (rc) return rc;
+                if (own & ~m->ops->tasks)
+                    return cb_fail(err, CB_ERR_USAGE, "%s: %s: backend %s does not do %s", m->section->source, key,
+                                   m->ops->name, cb_task_name(own & ~m->ops->tasks));
+                if (own) want = own;
                 if ((want & tasks[t]) && (p->datasets[j].tasks & tasks[t]) && model_wants(m, &p->datasets[j]))
                     p->jobs[p->n_jobs++] = (cb_plan_job){i, j, tasks[t]};
             }
@@ -273,21 +304,23 @@ static int make_jobs(cb_plan *p, cb_error *err)
     return CB_OK;
 }
 
-/* Every DATASET.KEY override names a dataset the model runs on, and the backend accepts
- * each job's configuration: checked now, not after the jobs before it have run. */
+/* Every scoped key (TASK.KEY, DATASET.KEY, DATASET.TASK.KEY) applies to at least one
+ * of its model's jobs, and the backend accepts each job's configuration: checked now,
+ * not after the jobs before it have run. */
 static int check_backend_configs(const cb_plan *p, cb_error *err)
 {
     for (size_t i = 0; i < p->n_models; i++) {
         const cb_plan_model *m = &p->models[i];
         for (size_t k = 0; k < m->section->n; k++) {
-            const char *key = m->section->keys[k], *dot = strchr(key, '.');
-            if (!dot) continue;
-            int known = 0;
-            for (size_t j = 0; j < p->n_datasets && !known; j++)
-                known = model_wants(m, &p->datasets[j]) && strlen(p->datasets[j].name) == (size_t)(dot - key) &&
-                        strncmp(p->datasets[j].name, key, (size_t)(dot - key)) == 0 && dot[1];
-            if (!known)
-                return cb_fail(err, CB_ERR_USAGE, "%s: %s: not DATASET.KEY for a dataset this model runs on",
+            const char *key = m->section->keys[k], *base;
+            if (!strchr(key, '.')) continue;
+            int applies = 0;
+            for (size_t j = 0; j < p->n_jobs && !applies; j++)
+                applies = p->jobs[j].model == i &&
+                          cb_plan_key_scope(key, p->datasets[p->jobs[j].dataset].name, p->jobs[j].task, &base) > 0;
+            if (!applies)
+                return cb_fail(err, CB_ERR_USAGE,
+                               "%s: %s: not TASK.KEY, DATASET.KEY or DATASET.TASK.KEY for a job this model runs",
                                m->section->source, key);
         }
     }
@@ -295,7 +328,7 @@ static int check_backend_configs(const cb_plan *p, cb_error *err)
         const cb_plan_model *m = &p->models[p->jobs[j].model];
         cb_config cfg;
         void *probe = NULL;
-        int rc = cb_plan_backend_config(m, p->datasets[p->jobs[j].dataset].name, &cfg, err);
+        int rc = cb_plan_backend_config(m, p->datasets[p->jobs[j].dataset].name, p->jobs[j].task, &cfg, err);
         if (rc) return rc;
         rc = m->ops->create(&cfg, p->jobs[j].task, &probe, err);
         if (!rc) m->ops->destroy(probe);

@@ -32,7 +32,9 @@
  *                         (.log.tsv): one that exists is loaded instead of training (a
  *                         committed model; --retrain trains anew and overwrites it)
  *   DATASET.KEY = V       KEY = V for this dataset's jobs only (e.g. mp_20.epochs = 50:
- *                         a CPU budget per dataset)
+ *                         a CPU budget per dataset); likewise TASK.KEY (dng.epochs) and
+ *                         DATASET.TASK.KEY (mp_20.dng.epochs), the more specific winning
+ *   DATASET.tasks = csp   this dataset's tasks, instead of `tasks`
  *   any other key         passed to the backend, which rejects unknown ones
  *
  * The split: with a train file the dataset's standard split is used ("standard");
@@ -99,9 +101,17 @@ typedef struct cb_plan {
 int cb_plan_load(const char *path, cb_plan *plan, cb_error *err);
 void cb_plan_free(cb_plan *plan);
 
-/* The backend configuration of m's jobs on `dataset`: backend_cfg with the section's
- * DATASET.KEY overrides applied.  *out is the caller's (cb_config_free). */
-int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, cb_config *out, cb_error *err);
+/* How a [model] key applies to the job (dataset, task): the rank of its scope — 0 for
+ * KEY, 1 TASK.KEY, 2 DATASET.KEY, 3 DATASET.TASK.KEY — with *base pointing at its KEY,
+ * or -1 when it is scoped to another dataset or task (every DATASET.. key when dataset
+ * is NULL).  TASK is dng or csp; a dataset name is matched whole. */
+int cb_plan_key_scope(const char *key, const char *dataset, unsigned task, const char **base);
+
+/* The backend configuration of m's jobs on (dataset, task): backend_cfg with the
+ * section's scoped keys applied in rank order, so the most specific wins.  *out is the
+ * caller's (cb_config_free). */
+int cb_plan_backend_config(const cb_plan_model *m, const char *dataset, unsigned task, cb_config *out,
+                           cb_error *err);
 
 /* "val-minus-10%" or "standard". */
 void cb_plan_split_name(const cb_plan *plan, const cb_plan_dataset *d, char *out, size_t cap);

@@ -95,7 +95,9 @@ static void test_config_section(void **state)
     FILE *f = fopen(ini, "w");
     assert_non_null(f);
     fprintf(f, "[model FM]\nbackend = flowmm\ndatasets = perov_5\nhidden = 8\nlayers = 1\nn_freq = 4\n"
-               "time_dim = 4\nbatch = 16\nepochs = 1\nstats_passes = 1\n");
+               "time_dim = 4\nbatch = 16\nepochs = 1\nstats_passes = 1\n"
+               "mp_20.hidden = 0\ndng.hidden = 0\nperov_5.dng.hidden = 0\n" /* not this job's */
+               "\n[model FM2]\nbackend = flowmm\nhidden = 8\nperov_5.csp.hidden = 0\n");
     fclose(f);
     int st;
     char *out = cli(&st, "train flowmm --task csp --data '%s' --out c.ckpt --config m.ini --model FM", dir);
@@ -104,6 +106,15 @@ static void test_config_section(void **state)
     out = cli(&st, "train example --task csp --data '%s' --out e.ckpt --config m.ini --model FM", dir);
     assert_int_equal(st, 1);
     assert_non_null(strstr(out, "backend is flowmm, not example"));
+    free(out);
+    /* The scoped keys of the job's dataset (the --data folder's name, or --dataset) and task. */
+    out = cli(&st, "train flowmm --task csp --data '%s' --out f.ckpt --config m.ini --model FM2", dir);
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(out, "hidden = '0'"));
+    free(out);
+    out = cli(&st, "train flowmm --task csp --data '%s' --out f.ckpt --config m.ini --model FM --dataset mp_20", dir);
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(out, "hidden = '0'"));
     free(out);
 }
 

@@ -279,7 +279,8 @@ static void test_bad_configs(void **state)
         {"[model other]\nbackend = nosuch\n", "[model other]: backend: no backend 'nosuch' (external, example"},
         {"[model other]\nbackend = example\ntasks = dng, xyz\n", "unknown task 'xyz'"},
         {"[model other]\nbackend = example\ndatasets = mp_20\n", "datasets: no [dataset mp_20] section"},
-        {"[model other]\nbackend = example\nmp_20.max_atoms = 5\n", "mp_20.max_atoms: not DATASET.KEY"},
+        {"[model other]\nbackend = example\nmp_20.max_atoms = 5\n", "mp_20.max_atoms: not TASK.KEY, DATASET.KEY"},
+        {"[model other]\nbackend = example\ntasks = dng\nperov_5.csp.max_atoms = 5\n", "perov_5.csp.max_atoms: not TASK.KEY"},
         /* a per-dataset override reaches the backend, which checks it */
         {"[model other]\nbackend = example\nperov_5.max_atoms = 0\n", "max_atoms"},
         {"[dataset broken]\ndir = /nonexistent\n", "[dataset broken]: val: /nonexistent/val.csv does not exist"},
