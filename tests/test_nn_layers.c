@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,6 +442,55 @@ static void test_silu_known_values(void **state)
     assert_float_equal(in_place[0], y[1], 0);
 }
 
+/* σ's own exponential against exp in double, in units of the float result's last place,
+ * on a dense sweep of its whole range: ≤ 2 ulp (a wrong coefficient or a lost ln 2 low
+ * part shows as hundreds). */
+static void test_expf_ulp(void **state)
+{
+    (void)state;
+    double worst = 0, at = 0;
+    for (long i = 0; i <= 1750000; i++) {
+        float x = -87.0f + (float)i * 1e-4f;
+        if (x > 88.0f) break;
+        double want = exp((double)x), got = cb_nn_expf(x);
+        int e;
+        frexp(want, &e);
+        double ulp = ldexp(1.0, e - 24);
+        double d = fabs(got - want) / ulp;
+        if (d > worst) worst = d, at = x;
+    }
+    printf("cb_nn_expf: worst %.3f ulp (at x = %.4f)\n", worst, at);
+    assert_true(worst <= 2.0);
+    assert_float_equal(cb_nn_expf(-1000.0f), expf(-87.0f), expf(-87.0f) * 1e-6f); /* clamped */
+    assert_float_equal(cb_nn_expf(0.0f), 1.0f, 0);
+}
+
+/* The element-wise loops give the same bits for 1 and 3 threads (parallel.h), on an
+ * array long enough to be split. */
+static void test_silu_threads(void **state)
+{
+    (void)state;
+    const size_t n = 300001;
+    float *x = malloc(n * sizeof *x), *y[2], *dx[2];
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((double)(i % 9973) / 500.0 - 10.0);
+    int saved = openblas_get_num_threads();
+    for (int k = 0; k < 2; k++) {
+        openblas_set_num_threads(k ? 3 : 1);
+        y[k] = malloc(n * sizeof *y[k]);
+        dx[k] = calloc(n, sizeof *dx[k]);
+        assert_true(y[k] && dx[k]);
+        cb_nn_silu_forward(y[k], x, n);
+        cb_nn_silu_backward(dx[k], y[k], x, n);
+    }
+    openblas_set_num_threads(saved);
+    assert_memory_equal(y[0], y[1], n * sizeof(float));
+    assert_memory_equal(dx[0], dx[1], n * sizeof(float));
+    assert_float_equal(y[0][n - 1], x[n - 1] / (1.0f + expf(-x[n - 1])), 1e-5); /* the last range ran */
+    for (int k = 0; k < 2; k++) free(y[k]), free(dx[k]);
+    free(x);
+}
+
 static void test_silu_gradients(void **state)
 {
     (void)state;
@@ -862,6 +912,8 @@ int main(void)
         cmocka_unit_test(test_linear_blocks_equal_full_linear),
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_silu_known_values),
+        cmocka_unit_test(test_expf_ulp),
+        cmocka_unit_test(test_silu_threads),
         cmocka_unit_test(test_silu_gradients),
         cmocka_unit_test(test_layernorm_known_values),
         cmocka_unit_test(test_layernorm_gradients),

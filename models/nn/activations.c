@@ -1,26 +1,84 @@
-/* SiLU (x·σ(x)), the activation of every CSPNet MLP (contracts in layers.h). */
+/* SiLU (x·σ(x)), the activation of every CSPNet MLP (contracts in layers.h).
+ *
+ * Half the non-product time of a training step was libm's expf, called one element at
+ * a time, so σ uses its own exponential that the compiler vectorises (this file is
+ * built with the vectoriser's dynamic cost model, CMakeLists.txt): Cody–Waite range
+ * reduction e^x = 2^k·e^r, |r| ≤ ln2/2, with ln 2 split in two so k·ln2 is exact, and
+ * Cephes' degree-7 minimax polynomial for e^r.  Within 2 ulp of expf over the clamped
+ * range (tests/test_nn_layers.c); being our own code, it gives the same bits on every
+ * machine, which libm does not promise. */
 #include "layers.h"
+#include "parallel.h"
 
-#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
-/* σ(x) = 1/(1+e^{−x}). For x ≪ 0, e^{−x} overflows to +inf and σ becomes 0 — the
- * correct limit, so no branch is needed; for x ≫ 0 it is 1. */
-static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* e^x for x in [−87, 88] (clamped, so 2^k stays a normal float): the clamp costs
+ * nothing for σ, whose value at ±87 is already 0 or 1 to float precision. */
+static inline float exp_clamped(float x)
+{
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.0f ? -87.0f : x;
+    /* k = round(x/ln2): adding and subtracting 1.5·2^23 rounds to nearest even. */
+    float k = x * 1.44269504088896341f + 12582912.0f;
+    k -= 12582912.0f;
+    float r = x - k * 0.693359375f; /* ln2 = 0.693359375 − 2.12194440e−4, the first exact */
+    r = r + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+float cb_nn_expf(float x) { return exp_clamped(x); }
+
+/* Each element alone: the loops split over threads with the same result (parallel.h). */
+enum { MIN_CHUNK = 1 << 15 };
+
+typedef struct silu_args {
+    float *out;
+    const float *in, *d_out;
+} silu_args;
+
+static void silu_forward_range(void *ctx, size_t begin, size_t end)
+{
+    silu_args *a = ctx;
+    float *out = a->out;
+    const float *in = a->in;
+    for (size_t i = begin; i < end; i++) {
+        float x = in[i];
+        out[i] = x / (1.0f + exp_clamped(-x));
+    }
+}
+
+static void silu_backward_range(void *ctx, size_t begin, size_t end)
+{
+    silu_args *a = ctx;
+    float *d_in = a->out;
+    const float *in = a->in, *d_out = a->d_out;
+    for (size_t i = begin; i < end; i++) {
+        float x = in[i];
+        float s = 1.0f / (1.0f + exp_clamped(-x));
+        d_in[i] += d_out[i] * s * (1.0f + x * (1.0f - s));
+    }
+}
 
 void cb_nn_silu_forward(float *out, const float *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        out[i] = x * sigmoid(x);
-    }
+    silu_args a = {out, in, NULL};
+    cb_nn_parallel_for(n, MIN_CHUNK, silu_forward_range, &a);
 }
 
 void cb_nn_silu_backward(float *d_in, const float *d_out, const float *in, size_t n)
 {
     if (!d_in) return;
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        float s = sigmoid(x);
-        d_in[i] += d_out[i] * s * (1.0f + x * (1.0f - s));
-    }
+    silu_args a = {d_in, in, d_out};
+    cb_nn_parallel_for(n, MIN_CHUNK, silu_backward_range, &a);
 }

@@ -20,7 +20,8 @@
  *  - Outputs and gradients never alias inputs unless a function says otherwise.
  *  - Deterministic: every reduction runs in a fixed order on one thread; the only
  *    threads are OpenBLAS's inside cblas_sgemm, which give the same result for the
- *    same thread count. No atomics.
+ *    same thread count, and those of element-wise loops (parallel.h), which give the
+ *    same result for any. No atomics.
  *  - rows = 0 (e.g. a batch whose crystals all have one atom, hence no edges) is
  *    valid everywhere and does nothing.
  */
@@ -58,6 +59,8 @@ void cb_nn_linear_block_backward(float *d_in, float *d_weight, const float *d_ou
 void cb_nn_silu_forward(float *out, const float *in, size_t n);
 /* d_in += d_out · σ(x)·(1 + x(1−σ(x))), x = the forward's input. */
 void cb_nn_silu_backward(float *d_in, const float *d_out, const float *in, size_t n);
+/* The exponential σ uses: e^x within 2 ulp of expf for x in [−87, 88], clamped outside. */
+float cb_nn_expf(float x);
 
 /* ---- Layer norm (layernorm.c) -------------------------------------------------------
  * Over the last dimension, as torch.nn.LayerNorm: μ = mean(x), v = mean((x−μ)²)

@@ -4,7 +4,32 @@
 #include <math.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "train.h"
+
+/* Each parameter alone: the loops split over threads with the same result (parallel.h). */
+enum { MIN_CHUNK = 1 << 16 };
+
+typedef struct adamw_args {
+    cb_nn_params *p;
+    float decay, one_minus_b1, b2, one_minus_b2, neg_step, bc2_sqrt, eps;
+} adamw_args;
+
+static void adamw_range(void *ctx, size_t begin, size_t end)
+{
+    const adamw_args *a = ctx;
+    float *w = a->p->w, *m = a->p->m, *v = a->p->v;
+    const float *g = a->p->grad;
+    for (size_t i = begin; i < end; i++) {
+        const float gi = g[i];
+        const float mi = m[i] + a->one_minus_b1 * (gi - m[i]);
+        const float vi = v[i] * a->b2 + a->one_minus_b2 * gi * gi;
+        const float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] * a->decay + a->neg_step * mi / denom;
+    }
+}
 
 void cb_nn_adamw_step(cb_nn_params *p, const cb_nn_adamw *cfg, double lr)
 {
@@ -20,17 +45,8 @@ void cb_nn_adamw_step(cb_nn_params *p, const cb_nn_adamw *cfg, double lr)
     const float neg_step = (float)(-(lr / bc1));
     const float bc2_sqrt = (float)sqrt(bc2);
     const float eps = (float)cfg->eps;
-    float *w = p->w, *m = p->m, *v = p->v;
-    const float *g = p->grad;
-    for (size_t i = 0; i < p->count; i++) {
-        const float gi = g[i];
-        const float mi = m[i] + one_minus_b1 * (gi - m[i]);
-        const float vi = v[i] * b2 + one_minus_b2 * gi * gi;
-        const float denom = sqrtf(vi) / bc2_sqrt + eps;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = w[i] * decay + neg_step * mi / denom;
-    }
+    adamw_args a = {p, decay, one_minus_b1, b2, one_minus_b2, neg_step, bc2_sqrt, eps};
+    cb_nn_parallel_for(p->count, MIN_CHUNK, adamw_range, &a);
 }
 
 double cb_nn_lr_cosine(uint64_t step, uint64_t warmup, uint64_t total, double lr_max,
@@ -48,6 +64,20 @@ void cb_nn_ema_reset(cb_nn_params *p)
     p->ema_updates = 0;
 }
 
+/* A loop over the parameters with one scalar: the EMA's 1 − d, the clip bound. */
+typedef struct params_scalar {
+    cb_nn_params *p;
+    float value;
+} params_scalar;
+
+static void ema_range(void *ctx, size_t begin, size_t end)
+{
+    const params_scalar *a = ctx;
+    float *e = a->p->ema;
+    const float *w = a->p->w;
+    for (size_t i = begin; i < end; i++) e[i] -= a->value * (e[i] - w[i]);
+}
+
 void cb_nn_ema_update(cb_nn_params *p, double decay, int warmup)
 {
     const uint64_t n = ++p->ema_updates;
@@ -56,20 +86,26 @@ void cb_nn_ema_update(cb_nn_params *p, double decay, int warmup)
         const double ramp = (1.0 + (double)n) / (10.0 + (double)n);
         if (ramp < d) d = ramp;
     }
-    const float one_minus_d = (float)(1.0 - d);
-    float *e = p->ema;
-    const float *w = p->w;
-    for (size_t i = 0; i < p->count; i++) e[i] -= one_minus_d * (e[i] - w[i]);
+    params_scalar a = {p, (float)(1.0 - d)};
+    cb_nn_parallel_for(p->count, MIN_CHUNK, ema_range, &a);
 }
 
-void cb_nn_clip_grad_value(cb_nn_params *p, float clip)
+static void clip_range(void *ctx, size_t begin, size_t end)
 {
-    float *g = p->grad;
+    const params_scalar *a = ctx;
+    const float clip = a->value;
+    float *g = a->p->grad;
     /* Comparisons, not fminf/fmaxf: those would turn a NaN into ±clip and hide it. */
-    for (size_t i = 0; i < p->count; i++) {
+    for (size_t i = begin; i < end; i++) {
         if (g[i] > clip)
             g[i] = clip;
         else if (g[i] < -clip)
             g[i] = -clip;
     }
+}
+
+void cb_nn_clip_grad_value(cb_nn_params *p, float clip)
+{
+    params_scalar a = {p, clip};
+    cb_nn_parallel_for(p->count, MIN_CHUNK, clip_range, &a);
 }
