@@ -44,6 +44,7 @@
 #define MAXDA 100
 #define MAXDIN 256
 #define LATD 6
+#define MAXDC 4 /* conditioning width */
 
 /* ---- a problem: config, parameters, inputs (float batch + exact double copies) ------- */
 
@@ -55,7 +56,7 @@ typedef struct problem {
     int B, N;
     int num_atoms[MAXB];
     /* double copies of the float inputs the reference reads (and perturbs) */
-    double node_in[MAXN * MAXDA], lat_in[MAXB * LATD], t[MAXB], frac[MAXN * 3], lattice[MAXB * 9];
+    double node_in[MAXN * MAXDA], lat_in[MAXB * LATD], t[MAXB * MAXDC], frac[MAXN * 3], lattice[MAXB * 9];
     int types[MAXN];
     double *wd; /* double copy of p.w */
     /* the loss J = Σ R⊙out */
@@ -110,7 +111,7 @@ static void sync_batch(problem *pr)
     cb_cspnet_batch *b = &pr->batch;
     const cb_cspnet_config *cfg = &pr->cfg;
     for (int g = 0; g < pr->B; g++) {
-        b->t[g] = (float)pr->t[g];
+        for (int j = 0; j < cfg->cond_dim; j++) b->t[g * cfg->cond_dim + j] = (float)pr->t[g * cfg->cond_dim + j];
         for (int k = 0; k < cfg->lat_dim; k++)
             b->lat_in[g * cfg->lat_dim + k] = (float)pr->lat_in[g * cfg->lat_dim + k];
         for (int k = 0; k < 9; k++) b->lattice[9 * g + k] = (float)pr->lattice[9 * g + k];
@@ -152,10 +153,10 @@ static void problem_setup(problem *pr, const cb_cspnet_config *cfg, int B, const
     assert_int_equal(cb_cspnet_batch_build(&pr->batch, cfg, B, num_atoms, &err), CB_OK);
     pr->N = pr->batch.n_nodes;
     assert_true(pr->N <= MAXN && cfg->hidden <= MAXH && cfg->atom_dim <= MAXDA &&
-                cfg->lat_dim == LATD);
+                cfg->lat_dim == LATD && cfg->cond_dim <= MAXDC);
     for (int g = 0; g < B; g++) {
         pr->num_atoms[g] = num_atoms[g];
-        pr->t[g] = as_float(cb_rng_uniform(&rng));
+        for (int j = 0; j < cfg->cond_dim; j++) pr->t[g * cfg->cond_dim + j] = as_float(cb_rng_uniform(&rng));
         random_lattice(pr->lattice + 9 * g);
         for (int k = 0; k < LATD; k++) pr->lat_in[g * LATD + k] = as_float(normal(1.0));
     }
@@ -205,11 +206,12 @@ typedef struct ref_out {
 
 static const double *tensor(const problem *pr, const double *wd, const char *fmt, ...)
 {
-    char name[CB_NN_NAME_MAX];
+    char bare[CB_NN_NAME_MAX], name[CB_NN_NAME_MAX + 32];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
+    vsnprintf(bare, sizeof bare, fmt, ap);
     va_end(ap);
+    snprintf(name, sizeof name, "%s%s", pr->cfg.prefix, bare);
     const cb_nn_tensor *t = cb_nn_params_find(&pr->p, name);
     if (!t) fprintf(stderr, "missing tensor %s\n", name);
     assert_non_null(t);
@@ -282,7 +284,7 @@ static double ref_forward(const problem *pr, const double *wd, const double *nod
         for (int k = 0; k < 3; k++) unit[e][k] = u[k] / (sqrt(norm) + 1e-12);
     }
 
-    /* h⁰ = W_lat [node_embedding(a) ‖ t w_t] */
+    /* h⁰ = W_lat [node_embedding(a) ‖ W_t t] */
     const double *wt = tensor(pr, wd, "time_emb.weight"),
                  *Wn = tensor(pr, wd, "node_embedding.weight");
     const double *Wlat = tensor(pr, wd, "atom_latent_emb.weight");
@@ -291,7 +293,11 @@ static double ref_forward(const problem *pr, const double *wd, const double *nod
             a[k] =
                 cfg->node_input == CB_CSPNET_NODE_DENSE ? node_in[i * da + k] : (k == pr->types[i]);
         linear(x, Wn, NULL, a, da, H);
-        for (int k = 0; k < dt; k++) x[H + k] = t[node2graph[i]] * wt[k];
+        for (int k = 0; k < dt; k++) {
+            x[H + k] = 0.0;
+            for (int j = 0; j < cfg->cond_dim; j++)
+                x[H + k] += wt[k * cfg->cond_dim + j] * t[node2graph[i] * cfg->cond_dim + j];
+        }
         linear(h[i], Wlat, NULL, x, H + dt, H);
     }
     for (int l = 0; l < cfg->layers; l++) {
@@ -448,7 +454,7 @@ static void gradient_check(const char *label, const cb_cspnet_config *cfg, const
     for (int i = 0; i < B * cfg->lat_out_dim; i++) rl[i] = (float)pr->r_lat[i];
     for (int i = 0; i < N * cfg->atom_dim; i++) rt[i] = (float)pr->r_types[i];
     cb_cspnet_out d_out = {rc, rl, rt};
-    static float d_node_in[MAXN * MAXDA], d_lat_in[MAXB * LATD], d_t[MAXB];
+    static float d_node_in[MAXN * MAXDA], d_lat_in[MAXB * LATD], d_t[MAXB * MAXDC];
     memset(d_node_in, 0, sizeof d_node_in);
     memset(d_lat_in, 0, sizeof d_lat_in);
     memset(d_t, 0, sizeof d_t);
@@ -470,7 +476,7 @@ static void gradient_check(const char *label, const cb_cspnet_config *cfg, const
         checked += t->size;
     }
     double e_lat = grad_error(pr, pr->lat_in, d_lat_in, (size_t)B * LATD);
-    double e_t = grad_error(pr, pr->t, d_t, (size_t)B);
+    double e_t = grad_error(pr, pr->t, d_t, (size_t)B * cfg->cond_dim);
     printf("[%s]   input lat_in max rel. error %.2e, input t %.2e\n", label, e_lat, e_t);
     worst = fmax(worst, fmax(e_lat, e_t));
     if (cfg->node_input == CB_CSPNET_NODE_DENSE) {
@@ -511,6 +517,8 @@ static void test_gradients_variant(void **state)
     cfg.num_atoms_emb = 0;
     cfg.atom_dim = 10;
     cfg.type_head = CB_CSPNET_TYPE_HEAD_ON;
+    cfg.cond_dim = 3; /* CDVAE's decoder: a latent vector in place of the time */
+    snprintf(cfg.prefix, sizeof cfg.prefix, "decoder.");
     gradient_check("self-edges", &cfg, (const int[]){4, 1});
 }
 

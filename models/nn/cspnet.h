@@ -9,7 +9,8 @@
  *   cspnet_net.c     input features, embeddings, read-out heads, whole forward/backward
  *
  * What the network computes (models.md §2.2–§2.4, FlowMM order of features):
- *   temb_b = t_b · w_t                                       time_emb: Linear(1, d_t), no bias
+ *   temb_b = W_t t_b                                         time_emb: Linear(d_c, d_t), no bias
+ *                                                            (FlowMM: d_c = 1, t_b the time)
  *   e_i    = node_embedding(a_i)                             Linear(d_a, H), no bias
  *   h⁰_i   = W_lat [e_i ‖ temb_{g(i)}]                       atom_latent_emb, no bias
  *   layer ℓ (pre-norm, residual on the raw h):
@@ -89,6 +90,10 @@ typedef struct cb_cspnet_config {
     int layers;   /* 1..CB_CSPNET_MAX_LAYERS */
     int n_freq;   /* n_f ≥ 1: φ has 6·n_f features */
     int time_dim; /* d_t ≥ 1 */
+    int cond_dim; /* d_c ≥ 1: width of the per-crystal conditioning t_b (FlowMM: 1, the time;
+                     CDVAE's decoder: the latent and log σ) */
+    char prefix[24]; /* before every parameter name: "" (FlowMM), or e.g. "decoder." when
+                        one parameter set holds several networks */
     cb_cspnet_node_input node_input;
     int atom_dim;    /* d_a ≥ 1: classes (100) for TYPE_INDEX, input width (7) for DENSE */
     int lat_dim;     /* width of the per-crystal lattice input lat_in (FlowMM: 6) */
@@ -111,9 +116,10 @@ int cb_cspnet_edge_in_dim(const cb_cspnet_config *cfg);
 
 /* ---- parameters -------------------------------------------------------------------- */
 
-/* Declares every tensor into p (not yet allocated) with FlowMM's PyTorch names, shapes
- * and state_dict order, so a checkpoint maps one to one onto the reference's:
- *   time_emb.weight [d_t×1], node_embedding.weight [H×d_a], atom_latent_emb.weight
+/* Declares every tensor into p (not yet allocated) with FlowMM's PyTorch names (after
+ * cfg->prefix), shapes and state_dict order, so a checkpoint maps one to one onto the
+ * reference's:
+ *   time_emb.weight [d_t×d_c], node_embedding.weight [H×d_a], atom_latent_emb.weight
  *   [H×(H+d_t)], then per layer k "csp_layer_k.": num_atom_embedding.weight [H×100],
  *   edge_mlp.0.{weight [H×D_in], bias}, edge_mlp.2.{weight [H×H], bias},
  *   node_mlp.0.{weight [H×2H], bias}, node_mlp.2.{weight, bias}, layer_norm.{weight, bias};
@@ -151,7 +157,7 @@ typedef struct cb_cspnet_batch {
     /* per crystal [n_graphs] */
     int *num_atoms; /* N_b ≥ 1 (topology) */
     int *first;     /* first atom row (topology) */
-    float *t;       /* time t_b ∈ [0, 1] (data) */
+    float *t;       /* [n_graphs × cond_dim]: the conditioning, FlowMM's time t_b ∈ [0, 1] (data) */
     float *lat_in;  /* [n_graphs × lat_dim]: the network's lattice feature (FlowMM: the
                        z-scored lattice parameters; must be rotation invariant) (data) */
     float *lattice; /* [n_graphs × 9]: the un-standardised lattice matrix L, rows a, b, c
@@ -165,7 +171,7 @@ typedef struct cb_cspnet_batch {
     /* per edge [n_edges] (topology) */
     int *edge_src, *edge_dst, *edge2graph;
     /* capacities and the row widths the data arrays were sized for */
-    int cap_graphs, cap_nodes, cap_edges, atom_dim, lat_dim;
+    int cap_graphs, cap_nodes, cap_edges, atom_dim, lat_dim, cond_dim;
 } cb_cspnet_batch;
 
 void cb_cspnet_batch_init(cb_cspnet_batch *b);
@@ -192,7 +198,7 @@ typedef struct cb_cspnet_out {
 typedef struct cb_cspnet_input_grad {
     float *node_in; /* [n_nodes × atom_dim], DENSE only */
     float *lat_in;  /* [n_graphs × lat_dim] */
-    float *t;       /* [n_graphs] */
+    float *t;       /* [n_graphs × cond_dim] */
 } cb_cspnet_input_grad;
 
 /* ---- activation cache -------------------------------------------------------------- */

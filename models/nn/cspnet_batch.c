@@ -46,14 +46,14 @@ static int grow(void **ptr, size_t n, size_t size)
     return 0;
 }
 
-static int reserve(cb_cspnet_batch *b, int graphs, int nodes, int edges, int atom_dim, int lat_dim)
+static int reserve(cb_cspnet_batch *b, int graphs, int nodes, int edges, int atom_dim, int lat_dim, int cond_dim)
 {
     /* Data arrays depend on the row widths too: regrow all when they change. */
-    int widths_changed = atom_dim != b->atom_dim || lat_dim != b->lat_dim;
+    int widths_changed = atom_dim != b->atom_dim || lat_dim != b->lat_dim || cond_dim != b->cond_dim;
     if (graphs > b->cap_graphs || widths_changed) {
         size_t g = (size_t)graphs;
         if (grow((void **)&b->num_atoms, g, sizeof(int)) ||
-            grow((void **)&b->first, g, sizeof(int)) || grow((void **)&b->t, g, sizeof(float)) ||
+            grow((void **)&b->first, g, sizeof(int)) || grow((void **)&b->t, g * (size_t)cond_dim, sizeof(float)) ||
             grow((void **)&b->lat_in, g * (size_t)lat_dim, sizeof(float)) ||
             grow((void **)&b->lattice, g * 9, sizeof(float)))
             return -1;
@@ -78,6 +78,7 @@ static int reserve(cb_cspnet_batch *b, int graphs, int nodes, int edges, int ato
     }
     b->atom_dim = atom_dim;
     b->lat_dim = lat_dim;
+    b->cond_dim = cond_dim;
     return 0;
 }
 
@@ -102,7 +103,7 @@ int cb_cspnet_batch_build(cb_cspnet_batch *b, const cb_cspnet_config *cfg, int n
         if (nodes > INT32_MAX || edges > INT32_MAX)
             return cb_fail(err, CB_ERR_USAGE, "cspnet batch: too many atoms or edges");
     }
-    if (reserve(b, n_graphs, (int)nodes, (int)edges, cfg->atom_dim, cfg->lat_dim)) {
+    if (reserve(b, n_graphs, (int)nodes, (int)edges, cfg->atom_dim, cfg->lat_dim, cfg->cond_dim)) {
         cb_cspnet_batch_free(b);
         return cb_fail(err, CB_ERR_NOMEM, "cspnet batch: out of memory (%zu atoms, %zu edges)",
                        nodes, edges);

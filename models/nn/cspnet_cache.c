@@ -8,10 +8,17 @@
 #include "cspnet.h"
 
 /* Offset of tensor "name" after checking its shape [rows × cols] (cols = 0: 1-D). */
-static int resolve(const cb_nn_params *p, const char *name, size_t rows, size_t cols, size_t *off,
-                   cb_error *err)
+/* The parameter set and the config's name prefix, which every name below is under. */
+typedef struct named {
+    const cb_nn_params *p;
+    const char *prefix;
+} named;
+
+static int resolve(const named *np, const char *bare, size_t rows, size_t cols, size_t *off, cb_error *err)
 {
-    const cb_nn_tensor *t = cb_nn_params_find(p, name);
+    char name[2 * CB_NN_NAME_MAX + 32];
+    snprintf(name, sizeof name, "%s%s", np->prefix, bare);
+    const cb_nn_tensor *t = cb_nn_params_find(np->p, name);
     if (!t) return cb_fail(err, CB_ERR_USAGE, "cspnet: parameter '%s' missing", name);
     int ok = cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
                   : (t->ndim == 1 && t->shape[0] == rows);
@@ -20,7 +27,7 @@ static int resolve(const cb_nn_params *p, const char *name, size_t rows, size_t 
     return CB_OK;
 }
 
-static int resolve_linear(const cb_nn_params *p, const char *prefix, size_t in, size_t out,
+static int resolve_linear(const named *p, const char *prefix, size_t in, size_t out,
                           size_t *w_off, size_t *b_off, cb_error *err)
 {
     char name[CB_NN_NAME_MAX + 16];
@@ -31,11 +38,12 @@ static int resolve_linear(const cb_nn_params *p, const char *prefix, size_t in, 
     return resolve(p, name, out, 0, b_off, err);
 }
 
-static int resolve_all(const cb_nn_params *p, const cb_cspnet_config *cfg, cb_cspnet_offsets *o,
+static int resolve_all(const cb_nn_params *params, const cb_cspnet_config *cfg, cb_cspnet_offsets *o,
                        cb_error *err)
 {
     size_t h = (size_t)cfg->hidden, dt = (size_t)cfg->time_dim, da = (size_t)cfg->atom_dim;
-    int rc = resolve_linear(p, "time_emb", 1, dt, &o->time_emb, NULL, err);
+    const named np = {params, cfg->prefix}, *p = &np;
+    int rc = resolve_linear(p, "time_emb", (size_t)cfg->cond_dim, dt, &o->time_emb, NULL, err);
     if (!rc) rc = resolve_linear(p, "node_embedding", da, h, &o->node_emb, NULL, err);
     if (!rc) rc = resolve_linear(p, "atom_latent_emb", h + dt, h, &o->latent_emb, NULL, err);
     for (int k = 0; k < cfg->layers && !rc; k++) {
@@ -71,7 +79,7 @@ static int resolve_all(const cb_nn_params *p, const cb_cspnet_config *cfg, cb_cs
         rc = resolve_linear(p, "type_out", h, da, &o->type_w, &o->type_b, err);
     if (!rc) rc = resolve(p, "final_layer_norm.weight", h, 0, &o->final_ln_w, err);
     if (!rc) rc = resolve(p, "final_layer_norm.bias", h, 0, &o->final_ln_b, err);
-    o->count = p->count;
+    o->count = params->count;
     return rc;
 }
 
@@ -126,6 +134,7 @@ int cb_cspnet_cache_alloc(cb_cspnet_cache *c, const cb_nn_params *p, const cb_cs
     size_t H = (size_t)h, L = (size_t)cfg->layers, N = (size_t)max_nodes;
     size_t E = (size_t)max_edges, B = (size_t)max_graphs;
     size_t bw = H > (size_t)cfg->time_dim ? H : (size_t)cfg->time_dim;
+    if (bw < (size_t)cfg->cond_dim) bw = (size_t)cfg->cond_dim;
     int bad = alloc_floats(&c->delta, E * 3) | alloc_floats(&c->phi, E * 6 * (size_t)cfg->n_freq) |
               alloc_floats(&c->unit, E * 3) | alloc_floats(&c->temb, B * (size_t)cfg->time_dim) |
               alloc_floats(&c->emb, N * H) | alloc_floats(&c->hs, (L + 1) * N * H) |

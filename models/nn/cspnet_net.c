@@ -53,7 +53,8 @@ static int same_config(const cb_cspnet_config *a, const cb_cspnet_config *b)
            a->atom_dim == b->atom_dim && a->lat_dim == b->lat_dim &&
            a->lat_out_dim == b->lat_out_dim && a->type_head == b->type_head &&
            a->self_edges == b->self_edges && a->unit_dots == b->unit_dots &&
-           a->num_atoms_emb == b->num_atoms_emb;
+           a->num_atoms_emb == b->num_atoms_emb && a->cond_dim == b->cond_dim &&
+           strcmp(a->prefix, b->prefix) == 0;
 }
 
 static int check_batch(const cb_cspnet_cache *c, const cb_cspnet_config *cfg,
@@ -62,7 +63,7 @@ static int check_batch(const cb_cspnet_cache *c, const cb_cspnet_config *cfg,
     if (!same_config(cfg, &c->cfg))
         return cb_fail(err, CB_ERR_USAGE, "cspnet: config differs from the cache's");
     if (b->self_edges != cfg->self_edges || b->atom_dim != cfg->atom_dim ||
-        b->lat_dim != cfg->lat_dim)
+        b->lat_dim != cfg->lat_dim || b->cond_dim != cfg->cond_dim)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: batch built for another config");
     if (b->n_graphs < 1 || b->n_graphs > c->max_graphs || b->n_nodes > c->max_nodes ||
         b->n_edges > c->max_edges)
@@ -95,9 +96,15 @@ int cb_cspnet_forward(const cb_nn_params *p, const float *w, const cb_cspnet_con
 
     edge_features(c, b);
 
-    /* temb_b = t_b · w_t: Linear(1, d_t) without bias */
+    /* temb_b = W_t t_b: Linear(d_c, d_t) without bias, a short loop (B·d_t·d_c is tiny);
+     * with d_c = 1 it is the exact product t_b·w_t */
+    const int dc = cfg->cond_dim;
     for (int g = 0; g < B; g++)
-        for (int k = 0; k < dt; k++) c->temb[(size_t)g * dt + k] = b->t[g] * w[o->time_emb + k];
+        for (int k = 0; k < dt; k++) {
+            float acc = 0.0f;
+            for (int j = 0; j < dc; j++) acc += b->t[(size_t)g * dc + j] * w[o->time_emb + (size_t)k * dc + j];
+            c->temb[(size_t)g * dt + k] = acc;
+        }
     /* e_i = node_embedding(a_i) */
     if (cfg->node_input == CB_CSPNET_NODE_TYPE_INDEX) {
         const float *W = w + o->node_emb; /* [H × d_a]: one_hot(k)·Wᵀ is column k */
@@ -194,16 +201,20 @@ int cb_cspnet_backward(const cb_nn_params *p, const cb_cspnet_config *cfg, const
     cb_nn_linear_block_backward(demb, dWl, dh, c->emb, Wl, H + dt, N, H, H);
     zero(dtemb, (size_t)B * dt);
     cb_nn_linear_block_backward(dtemb, dWl + H, dtc, c->temb, Wl + H, H + dt, B, dt, H);
-    /* temb_b = t_b w_t: dw_t += Σ_b t_b dtemb_b ; dt_b += w_t · dtemb_b */
+    /* temb_b = W_t t_b: dW_t += Σ_b dtemb_b t_bᵀ ; dt_b += W_tᵀ dtemb_b */
+    const int dc = cfg->cond_dim;
     float *dwt = grad + o->time_emb;
     for (int g = 0; g < B; g++)
-        for (int k = 0; k < dt; k++) dwt[k] += b->t[g] * dtemb[(size_t)g * dt + k];
+        for (int k = 0; k < dt; k++)
+            for (int j = 0; j < dc; j++)
+                dwt[(size_t)k * dc + j] += b->t[(size_t)g * dc + j] * dtemb[(size_t)g * dt + k];
     if (d_in && d_in->t)
-        for (int g = 0; g < B; g++) {
-            float acc = 0.0f;
-            for (int k = 0; k < dt; k++) acc += w[o->time_emb + k] * dtemb[(size_t)g * dt + k];
-            d_in->t[g] += acc;
-        }
+        for (int g = 0; g < B; g++)
+            for (int j = 0; j < dc; j++) {
+                float acc = 0.0f;
+                for (int k = 0; k < dt; k++) acc += w[o->time_emb + (size_t)k * dc + j] * dtemb[(size_t)g * dt + k];
+                d_in->t[(size_t)g * dc + j] += acc;
+            }
     /* node embedding */
     float *dWn = grad + o->node_emb;
     if (cfg->node_input == CB_CSPNET_NODE_TYPE_INDEX) {

@@ -13,6 +13,8 @@ void cb_cspnet_config_flowmm(cb_cspnet_config *cfg, int dng)
     cfg->layers = 6;
     cfg->n_freq = 128;
     cfg->time_dim = 256;
+    cfg->cond_dim = 1;
+    cfg->prefix[0] = 0;
     cfg->node_input = dng ? CB_CSPNET_NODE_DENSE : CB_CSPNET_NODE_TYPE_INDEX;
     cfg->atom_dim = dng ? 7 : 100; /* NUM_ATOMIC_BITS = floor(log2 100) + 1 / MAX_ATOMIC_NUM */
     cfg->lat_dim = 6;
@@ -35,6 +37,10 @@ int cb_cspnet_config_check(const cb_cspnet_config *cfg, cb_error *err)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: n_freq %d (1..4096)", cfg->n_freq);
     if (cfg->time_dim < 1 || cfg->time_dim > 65536)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: time_dim %d (1..65536)", cfg->time_dim);
+    if (cfg->cond_dim < 1 || cfg->cond_dim > 4096)
+        return cb_fail(err, CB_ERR_USAGE, "cspnet: cond_dim %d (1..4096)", cfg->cond_dim);
+    if (!memchr(cfg->prefix, 0, sizeof cfg->prefix))
+        return cb_fail(err, CB_ERR_USAGE, "cspnet: prefix not terminated");
     if (cfg->node_input != CB_CSPNET_NODE_TYPE_INDEX && cfg->node_input != CB_CSPNET_NODE_DENSE)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: unknown node input kind %d",
                        (int)cfg->node_input);
@@ -63,6 +69,7 @@ int cb_cspnet_edge_in_dim(const cb_cspnet_config *cfg)
 typedef enum init_kind { INIT_UNIFORM, INIT_ONES, INIT_ZEROS } init_kind;
 
 typedef struct visit_ctx {
+    const char *prefix;         /* the config's, before every name */
     cb_nn_params *declare_into; /* declare mode when non-NULL */
     cb_error *err;
     int rc;
@@ -73,10 +80,12 @@ typedef struct visit_ctx {
 
 /* One tensor "name" of shape [rows × cols] (cols = 0: 1-D [rows]). INIT_UNIFORM draws
  * U(±1/√fan_in), in index order. */
-static void visit(visit_ctx *v, const char *name, size_t rows, size_t cols, init_kind kind,
+static void visit(visit_ctx *v, const char *bare, size_t rows, size_t cols, init_kind kind,
                   size_t fan_in)
 {
     if (v->rc) return;
+    char name[2 * CB_NN_NAME_MAX + 32];
+    snprintf(name, sizeof name, "%s%s", v->prefix, bare);
     if (v->declare_into) {
         size_t shape[2] = {rows, cols};
         v->rc = cb_nn_params_add(v->declare_into, name, cols ? 2 : 1, shape, NULL, v->err);
@@ -118,7 +127,7 @@ static void visit_layernorm(visit_ctx *v, const char *prefix, size_t dim)
 static void visit_all(visit_ctx *v, const cb_cspnet_config *cfg)
 {
     size_t h = (size_t)cfg->hidden, dt = (size_t)cfg->time_dim, da = (size_t)cfg->atom_dim;
-    visit_linear(v, "time_emb", 1, dt, 0);
+    visit_linear(v, "time_emb", (size_t)cfg->cond_dim, dt, 0);
     visit_linear(v, "node_embedding", da, h, 0);
     visit_linear(v, "atom_latent_emb", h + dt, h, 0);
     for (int k = 0; k < cfg->layers; k++) {
@@ -148,7 +157,7 @@ int cb_cspnet_declare(cb_nn_params *p, const cb_cspnet_config *cfg, cb_error *er
 {
     int rc = cb_cspnet_config_check(cfg, err);
     if (rc) return rc;
-    visit_ctx v = {.declare_into = p, .err = err};
+    visit_ctx v = {.prefix = cfg->prefix, .declare_into = p, .err = err};
     visit_all(&v, cfg);
     return v.rc;
 }
@@ -156,7 +165,7 @@ int cb_cspnet_declare(cb_nn_params *p, const cb_cspnet_config *cfg, cb_error *er
 void cb_cspnet_init_weights(const cb_nn_params *p, float *w, const cb_cspnet_config *cfg,
                             cb_rng *rng)
 {
-    visit_ctx v = {.p = p, .w = w, .rng = rng};
+    visit_ctx v = {.prefix = cfg->prefix, .p = p, .w = w, .rng = rng};
     visit_all(&v, cfg);
 }
 
