@@ -207,7 +207,7 @@ static void test_training_lowers_loss(void **state)
         if (flowmm_train(m, &g_set, NULL, NULL, &err)) fail_msg("train: %s", err.msg);
         double after = loss_at(m, &d, 0);
         printf("%s: loss %.4f before, %.4f after 30 epochs (%llu steps)\n", task == CB_TASK_DNG ? "dng" : "csp",
-               before, after, (unsigned long long)m->step);
+               before, after, (unsigned long long)m->at.step);
         assert_true(after < 0.8 * before);
         flowmm_data_free(&d);
         cb_model_find("flowmm")->destroy(m);
@@ -261,11 +261,11 @@ static void test_resume_is_exact(void **state)
     assert_int_equal(ops->train(m, &g_set, &g_set, &stop, &err), CB_ERR_INTERRUPTED);
     assert_non_null(strstr(err.msg, "interrupted at step"));
     assert_int_equal(ops->save(m, partial, &err), CB_OK);
-    uint64_t at = m->step;
+    uint64_t at = m->at.step;
     ops->destroy(m);
     m = new_model(&c, CB_TASK_DNG);
     assert_int_equal(ops->load(m, partial, &err), CB_OK);
-    assert_int_equal(m->step, at);
+    assert_int_equal(m->at.step, at);
     assert_int_equal(ops->train(m, &g_set, &g_set, NULL, &err), CB_OK);
     assert_int_equal(ops->save(m, b, &err), CB_OK);
     ops->destroy(m);

@@ -20,6 +20,7 @@
 #include "crystalbench/model.h"
 #include "manifold.h"
 #include "../nn/cspnet.h"
+#include "../nn/epochs.h"
 #include "../nn/train.h"
 
 #define FLOWMM_NAME "flowmm"
@@ -116,14 +117,12 @@ typedef struct flowmm {
     char config_hash[CB_SHA256_HEX];
     int have_stats;       /* trained or loaded: the statistics exist, sampling may start */
     int done;             /* every epoch trained: saved as the EMA weights only */
-    uint64_t step;        /* optimiser steps taken */
+    cb_nn_epoch_state at; /* optimiser steps taken, this epoch's running loss */
     cb_rng rng;           /* the training stream (t and base draws), saved with the state */
-    double epoch_loss;    /* Σ loss over the steps of the current epoch so far */
-    uint64_t epoch_steps; /* and how many */
     flowmm_batch batch;
 } flowmm;
 
-/* Trains until cfg.epochs are done (continuing from m->step), logging per epoch the
+/* Trains until cfg.epochs are done (continuing from m->at), logging per epoch the
  * mean training loss, the learning rate and, every val_every epochs and at the end, the
  * validation loss with the EMA weights.  CB_ERR_INTERRUPTED when ctx->stop was set
  * (checked between steps); the state then stands at a step boundary. */

@@ -67,7 +67,7 @@ static int fm_save(const void *state, const char *path, cb_error *err)
     if (rc) return rc;
     /* A finished model needs only θ̄ (sampling and validation use the EMA weights, and
      * more epochs would be another configuration): a quarter of the full state. */
-    cb_nn_ckpt_state st = {.step = m->step, .rng = m->rng, .extra_len = 32 + slen, .weights_only = m->done};
+    cb_nn_ckpt_state st = {.step = m->at.step, .rng = m->rng, .extra_len = 32 + slen, .weights_only = m->done};
     if (!(st.extra = malloc(st.extra_len))) {
         free(stats);
         return cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
@@ -76,9 +76,9 @@ static int fm_save(const void *state, const char *path, cb_error *err)
     cb_put_u64(st.extra + 8, slen);
     memcpy(st.extra + 16, stats, slen);
     uint64_t bits;
-    memcpy(&bits, &m->epoch_loss, 8);
+    memcpy(&bits, &m->at.epoch_loss, 8);
     cb_put_u64(st.extra + 16 + slen, bits);
-    cb_put_u64(st.extra + 24 + slen, m->epoch_steps);
+    cb_put_u64(st.extra + 24 + slen, m->at.epoch_steps);
     free(stats);
     rc = cb_nn_checkpoint_save(path, FLOWMM_NAME, m->config_hash, &m->net.p, &st, err);
     free(st.extra);
@@ -102,10 +102,10 @@ static int fm_load(void *state, const char *path, cb_error *err)
         m->net.stats = stats;
         m->have_stats = 1;
         m->done = st.weights_only;
-        m->step = st.step;
+        m->at.step = st.step;
         m->rng = st.rng;
-        memcpy(&m->epoch_loss, &bits, 8);
-        m->epoch_steps = cb_get_u64(st.extra + 24 + slen);
+        memcpy(&m->at.epoch_loss, &bits, 8);
+        m->at.epoch_steps = cb_get_u64(st.extra + 24 + slen);
     }
     cb_nn_ckpt_state_free(&st);
     return rc;

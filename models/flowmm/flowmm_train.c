@@ -157,14 +157,6 @@ static int validation_loss(flowmm *m, const flowmm_data *val, double *out, cb_er
     return CB_OK;
 }
 
-static int log_values(const cb_train_ctx *ctx, long step, const char *const *names, const double *v, size_t n,
-                      cb_error *err)
-{
-    if (ctx && ctx->log && ctx->log(ctx->user, step, names, v, n))
-        return cb_fail(err, CB_ERR_DB, "flowmm: cannot log training");
-    return CB_OK;
-}
-
 /* The statistics of the training split (computed once, before the first step). */
 static int compute_stats(flowmm *m, const flowmm_data *train, cb_error *err)
 {
@@ -177,76 +169,50 @@ static int compute_stats(flowmm *m, const flowmm_data *train, cb_error *err)
     return CB_OK;
 }
 
-/* The order of the training crystals in epoch e. */
-static void epoch_order(const flowmm_config *c, uint64_t epoch, size_t *idx, size_t n)
+/* One optimiser step's loss (cb_nn_epoch_plan.step). */
+typedef struct step_ctx {
+    flowmm *m;
+    const flowmm_data *train, *val;
+} step_ctx;
+
+static int train_step(void *ctx, uint64_t epoch, const size_t *idx, int n, double *loss, cb_error *err)
 {
-    cb_rng base, rng;
-    cb_rng_seed(&base, c->seed);
-    cb_rng_fork(&base, FLOWMM_STREAM_EPOCH + epoch, &rng);
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    cb_rng_shuffle(&rng, idx, n);
+    (void)epoch;
+    step_ctx *s = ctx;
+    const flowmm_example *ex[4096];
+    for (int g = 0; g < n; g++) ex[g] = &s->train->ex[idx[g]];
+    return flowmm_loss(&s->m->net, s->m->net.p.w, &s->m->batch, ex, n, &s->m->rng, 1, loss, err);
+}
+
+static int validate(void *ctx, double *loss, cb_error *err)
+{
+    step_ctx *s = ctx;
+    return validation_loss(s->m, s->val, loss, err);
 }
 
 static int train_epochs(flowmm *m, const flowmm_data *train, const flowmm_data *val, const cb_train_ctx *ctx,
-                        size_t *idx, cb_error *err)
+                        cb_error *err)
 {
     const flowmm_config *c = &m->net.cfg;
-    cb_nn_params *p = &m->net.p;
-    cb_nn_adamw adam = {0.9, 0.999, 1e-8, c->weight_decay};
-    uint64_t per_epoch = (train->n + (size_t)c->batch - 1) / (size_t)c->batch;
-    uint64_t total = per_epoch * (uint64_t)c->epochs;
-    cb_progress *bar = ctx ? ctx->progress : NULL;
-    if (bar) {
-        bar->total = total;
-        if (m->step) cb_progress_resume(bar, (size_t)m->step); /* the ETA of what is left */
-    }
-    const flowmm_example *ex[4096];
-    int rc = CB_OK;
-    uint64_t order_of = UINT64_MAX;
-    while (m->step < total) {
-        if (ctx && ctx->stop && *ctx->stop)
-            return cb_fail(err, CB_ERR_INTERRUPTED, "flowmm: training interrupted at step %llu of %llu",
-                           (unsigned long long)m->step, (unsigned long long)total);
-        uint64_t epoch = m->step / per_epoch, k = m->step % per_epoch;
-        if (order_of != epoch) {
-            epoch_order(c, epoch, idx, train->n);
-            order_of = epoch;
-        }
-        size_t at = (size_t)k * (size_t)c->batch;
-        int n = (int)(train->n - at < (size_t)c->batch ? train->n - at : (size_t)c->batch);
-        for (int g = 0; g < n; g++) ex[g] = &train->ex[idx[at + (size_t)g]];
-        double lr = cb_nn_lr_cosine(epoch, 0, (uint64_t)c->epochs, c->lr, c->lr_min), loss;
-        cb_nn_params_zero_grad(p);
-        if ((rc = flowmm_loss(&m->net, p->w, &m->batch, ex, n, &m->rng, 1, &loss, err))) return rc;
-        if (!isfinite(loss))
-            return cb_fail(err, CB_ERR_INVALID, "flowmm: the loss is %g at step %llu (lr %g too high?)", loss,
-                           (unsigned long long)m->step, lr);
-        cb_nn_clip_grad_value(p, (float)c->clip);
-        cb_nn_adamw_step(p, &adam, lr);
-        cb_nn_ema_update(p, c->ema_decay, 1);
-        m->step++;
-        m->epoch_loss += loss;
-        m->epoch_steps++;
-        if (bar) {
-            cb_progress_note(bar, "loss %.4f", loss);
-            cb_progress_update(bar, (size_t)m->step);
-        }
-        if (m->step % per_epoch == 0) { /* an epoch is complete */
-            uint64_t done = m->step / per_epoch;
-            const char *names[] = {"loss", "lr", "val_loss"};
-            double v[3] = {m->epoch_loss / (double)m->epoch_steps, lr, NAN};
-            size_t nv = 2;
-            if ((done % (uint64_t)c->val_every == 0 || done == (uint64_t)c->epochs) && val->n) {
-                if ((rc = validation_loss(m, val, &v[2], err))) return rc;
-                nv = 3;
-            }
-            m->epoch_loss = 0;
-            m->epoch_steps = 0;
-            if ((rc = log_values(ctx, (long)m->step, names, v, nv, err))) return rc;
-        }
-    }
-    m->done = 1;
-    return CB_OK;
+    step_ctx s = {m, train, val};
+    cb_nn_epoch_plan plan = {.name = FLOWMM_NAME,
+                             .n_train = train->n,
+                             .batch = c->batch,
+                             .epochs = c->epochs,
+                             .val_every = c->val_every,
+                             .lr = c->lr,
+                             .lr_min = c->lr_min,
+                             .clip = c->clip,
+                             .ema_decay = c->ema_decay,
+                             .adam = {0.9, 0.999, 1e-8, c->weight_decay},
+                             .seed = c->seed,
+                             .epoch_stream = FLOWMM_STREAM_EPOCH,
+                             .step = train_step,
+                             .validate = val->n ? validate : NULL,
+                             .model = &s};
+    int rc = cb_nn_train_epochs(&m->net.p, &plan, &m->at, ctx, err);
+    if (!rc) m->done = 1;
+    return rc;
 }
 
 int flowmm_train(flowmm *m, const cb_dataset *train, const cb_dataset *val, const cb_train_ctx *ctx, cb_error *err)
@@ -258,14 +224,11 @@ int flowmm_train(flowmm *m, const cb_dataset *train, const cb_dataset *val, cons
         rc = flowmm_data_prepare(val, &va, err);
         if (rc == CB_ERR_INVALID) rc = CB_OK; /* no usable validation crystal: no validation loss */
     }
-    size_t *idx = rc ? NULL : malloc(tr.n * sizeof *idx);
-    if (!rc && !idx) rc = cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
     if (!rc && tr.skipped)
         fprintf(stderr, "flowmm: %zu of %zu training crystals left out (more than %d atoms or no FlowMM cell)\n",
                 tr.skipped, train->n, FLOWMM_MAX_ATOMS);
     if (!rc && !m->have_stats) rc = compute_stats(m, &tr, err);
-    if (!rc) rc = train_epochs(m, &tr, &va, ctx, idx, err);
-    free(idx);
+    if (!rc) rc = train_epochs(m, &tr, &va, ctx, err);
     flowmm_data_free(&tr);
     flowmm_data_free(&va);
     return rc;
