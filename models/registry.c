@@ -6,11 +6,13 @@
 extern const cb_model_ops cb_model_example;
 extern const cb_model_ops cb_model_external;
 extern const cb_model_ops cb_model_flowmm;
+extern const cb_model_ops cb_model_cdvae;
 
 static const cb_model_ops *const backends[] = {
     &cb_model_external,
     &cb_model_example,
     &cb_model_flowmm,
+    &cb_model_cdvae,
 };
 
 size_t cb_model_count(void) { return sizeof backends / sizeof backends[0]; }

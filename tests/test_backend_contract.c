@@ -56,6 +56,19 @@ static int config_flowmm(cb_config *c, cb_error *err)
     return rc;
 }
 
+/* An encoder, heads and decoder of a few thousand parameters, 5 noise levels of 2 steps. */
+static int config_cdvae(cb_config *c, cb_error *err)
+{
+    static const char *const kv[][2] = {{"latent", "8"},   {"head_hidden", "8"}, {"comp_hidden", "8"},
+                                        {"enc_hidden", "8"}, {"enc_layers", "1"}, {"hidden", "8"},
+                                        {"layers", "1"},   {"n_freq", "4"},      {"time_dim", "4"},
+                                        {"batch", "4"},    {"epochs", "2"},      {"n_sigmas", "5"},
+                                        {"n_step_each", "2"}, {"val_every", "1"}};
+    int rc = cb_config_init(c, "contract test [cdvae]", err);
+    for (size_t i = 0; !rc && i < sizeof kv / sizeof kv[0]; i++) rc = cb_config_set(c, kv[i][0], kv[i][1], err);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*config)(cb_config *c, cb_error *err);
@@ -63,6 +76,7 @@ static const struct {
     {"external", config_external},
     {"example", config_example},
     {"flowmm", config_flowmm},
+    {"cdvae", config_cdvae},
 };
 
 /* ---- fixtures ---- */

@@ -75,9 +75,7 @@ static int fm_save(const void *state, const char *path, cb_error *err)
     memcpy(st.extra, EXTRA_MAGIC, 8);
     cb_put_u64(st.extra + 8, slen);
     memcpy(st.extra + 16, stats, slen);
-    uint64_t bits;
-    memcpy(&bits, &m->at.epoch_loss, 8);
-    cb_put_u64(st.extra + 16 + slen, bits);
+    cb_put_f64(st.extra + 16 + slen, m->at.epoch_loss);
     cb_put_u64(st.extra + 24 + slen, m->at.epoch_steps);
     free(stats);
     rc = cb_nn_checkpoint_save(path, FLOWMM_NAME, m->config_hash, &m->net.p, &st, err);
@@ -98,13 +96,12 @@ static int fm_load(void *state, const char *path, cb_error *err)
     } else if ((rc = cb_flowmm_stats_deserialize(st.extra + 16, (size_t)slen, &stats, err))) {
         cb_error_prefix(err, "%s", path);
     } else {
-        uint64_t bits = cb_get_u64(st.extra + 16 + slen);
         m->net.stats = stats;
         m->have_stats = 1;
         m->done = st.weights_only;
         m->at.step = st.step;
         m->rng = st.rng;
-        memcpy(&m->at.epoch_loss, &bits, 8);
+        m->at.epoch_loss = cb_get_f64(st.extra + 16 + slen);
         m->at.epoch_steps = cb_get_u64(st.extra + 24 + slen);
     }
     cb_nn_ckpt_state_free(&st);

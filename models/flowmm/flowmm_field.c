@@ -73,26 +73,13 @@ int flowmm_batch_layout(flowmm_batch *b, const cb_cspnet_config *cfg, int n_grap
     return cb_cspnet_batch_build(&b->net, cfg, n_graphs, num_atoms, err);
 }
 
-/* The activation cache holds the largest batch seen so far. */
-static int ensure_cache(flowmm_net *n, const cb_cspnet_batch *nb, cb_error *err)
-{
-    cb_cspnet_cache *c = &n->cache;
-    if (c->hs && nb->n_graphs <= c->max_graphs && nb->n_nodes <= c->max_nodes && nb->n_edges <= c->max_edges)
-        return CB_OK;
-    int g = nb->n_graphs > c->max_graphs ? nb->n_graphs : c->max_graphs;
-    int v = nb->n_nodes > c->max_nodes ? nb->n_nodes : c->max_nodes;
-    int e = nb->n_edges > c->max_edges ? nb->n_edges : c->max_edges;
-    cb_cspnet_cache_free(c);
-    return cb_cspnet_cache_alloc(c, &n->p, &n->cfg.net, g, v, e > 0 ? e : 1, err);
-}
-
 int flowmm_field(flowmm_net *n, const float *w, flowmm_batch *b, cb_error *err)
 {
     const cb_cspnet_config *cfg = &n->cfg.net;
     const cb_flowmm_affine_stats *s = &n->stats.affine;
     cb_cspnet_batch *nb = &b->net;
     int dng = n->cfg.task == CB_TASK_DNG;
-    int rc = ensure_cache(n, nb, err);
+    int rc = cb_cspnet_cache_fit(&n->cache, &n->p, &n->cfg.net, nb, err);
     if (rc) return rc;
 
     /* steps 1–3: projx, the cell for the unit dots, the z-scored lattice feature */

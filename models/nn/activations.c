@@ -82,3 +82,14 @@ void cb_nn_silu_backward(float *d_in, const float *d_out, const float *in, size_
     silu_args a = {d_in, in, d_out};
     cb_nn_parallel_for(n, MIN_CHUNK, silu_backward_range, &a);
 }
+
+void cb_nn_relu_forward(float *out, const float *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+void cb_nn_relu_backward_inplace(float *d, const float *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(in[i] > 0.0f)) d[i] = 0.0f;
+}

@@ -256,6 +256,10 @@ typedef struct cb_cspnet_cache {
 int cb_cspnet_cache_alloc(cb_cspnet_cache *c, const cb_nn_params *p, const cb_cspnet_config *cfg,
                           int max_graphs, int max_nodes, int max_edges, cb_error *err);
 void cb_cspnet_cache_free(cb_cspnet_cache *c);
+/* Grows c (empty, or allocated for p and cfg) to hold batch b when it does not: the cache
+ * then holds the largest batch seen so far. */
+int cb_cspnet_cache_fit(cb_cspnet_cache *c, const cb_nn_params *p, const cb_cspnet_config *cfg,
+                        const cb_cspnet_batch *b, cb_error *err);
 
 /* ---- forward / backward ------------------------------------------------------------ */
 

@@ -159,3 +159,15 @@ int cb_cspnet_cache_alloc(cb_cspnet_cache *c, const cb_nn_params *p, const cb_cs
     }
     return CB_OK;
 }
+
+int cb_cspnet_cache_fit(cb_cspnet_cache *c, const cb_nn_params *p, const cb_cspnet_config *cfg,
+                        const cb_cspnet_batch *b, cb_error *err)
+{
+    if (c->hs && b->n_graphs <= c->max_graphs && b->n_nodes <= c->max_nodes && b->n_edges <= c->max_edges)
+        return CB_OK;
+    int g = b->n_graphs > c->max_graphs ? b->n_graphs : c->max_graphs;
+    int v = b->n_nodes > c->max_nodes ? b->n_nodes : c->max_nodes;
+    int e = b->n_edges > c->max_edges ? b->n_edges : c->max_edges;
+    cb_cspnet_cache_free(c);
+    return cb_cspnet_cache_alloc(c, p, cfg, g, v, e > 0 ? e : 1, err);
+}

@@ -48,8 +48,8 @@ int cb_cspnet_config_check(const cb_cspnet_config *cfg, cb_error *err)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: atom_dim %d (1..65536)", cfg->atom_dim);
     if (cfg->lat_dim < 0 || cfg->lat_dim > 64)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: lat_dim %d (0..64)", cfg->lat_dim);
-    if (cfg->lat_out_dim < 1 || cfg->lat_out_dim > 64)
-        return cb_fail(err, CB_ERR_USAGE, "cspnet: lat_out_dim %d (1..64)", cfg->lat_out_dim);
+    if (cfg->lat_out_dim < 1 || cfg->lat_out_dim > 8192)
+        return cb_fail(err, CB_ERR_USAGE, "cspnet: lat_out_dim %d (1..8192)", cfg->lat_out_dim);
     if (cfg->type_head < CB_CSPNET_TYPE_HEAD_NONE || cfg->type_head > CB_CSPNET_TYPE_HEAD_ON)
         return cb_fail(err, CB_ERR_USAGE, "cspnet: unknown type head %d", (int)cfg->type_head);
     if ((cfg->self_edges | cfg->unit_dots | cfg->num_atoms_emb) & ~1)

@@ -59,6 +59,10 @@ void cb_nn_linear_block_backward(float *d_in, float *d_weight, const float *d_ou
 void cb_nn_silu_forward(float *out, const float *in, size_t n);
 /* d_in += d_out · σ(x)·(1 + x(1−σ(x))), x = the forward's input. */
 void cb_nn_silu_backward(float *d_in, const float *d_out, const float *in, size_t n);
+/* ReLU: out[i] = max(x, 0) (CDVAE's heads); out may equal in.  The backward zeroes, in
+ * place, the gradient entries whose forward input was ≤ 0 (torch's threshold_backward). */
+void cb_nn_relu_forward(float *out, const float *in, size_t n);
+void cb_nn_relu_backward_inplace(float *d, const float *in, size_t n);
 /* The exponential σ uses: e^x within 2 ulp of expf for x in [−87, 88], clamped outside. */
 float cb_nn_expf(float x);
 
