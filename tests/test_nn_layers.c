@@ -97,6 +97,18 @@ static void ref_silu(double *y, const double *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0 + exp(-x[i]));
 }
 
+/* GPT-2's GELU (tanh approximation), in double. */
+static void ref_gelu(double *y, const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5 * x[i] * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x[i] + 0.044715 * x[i] * x[i] * x[i])));
+}
+
+static void ref_relu(double *y, const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
 static void ref_layernorm(double *y, const double *x, const double *g, const double *b, int rows,
                           int dim)
 {
@@ -515,6 +527,47 @@ static void test_silu_gradients(void **state)
     report("silu", "d_in", err);
 }
 
+static void gelu_problem(const problem *p, double *y) { ref_gelu(y, p->x, (size_t)p->rows); }
+static void relu_problem(const problem *p, double *y) { ref_relu(y, p->x, (size_t)p->rows); }
+
+/* GELU and ReLU (the GPT's and CDVAE heads' activations) against double references and
+ * central differences; ReLU's inputs stay away from its kink at 0. */
+static void test_gelu_relu_gradients(void **state)
+{
+    (void)state;
+    cb_rng_seed(&rng, 203);
+    double err_g = 0, err_r = 0;
+    for (int trial = 0; trial < TRIALS; trial++)
+        for (int kind = 0; kind < 2; kind++) {
+            scratch s = {0};
+            problem p = {.forward = kind ? relu_problem : gelu_problem};
+            p.rows = rand_int(1, 40);
+            float *x = FLOATS(&s, p.rows);
+            p.x = DOUBLES(&s, p.rows);
+            fill_normal(x, p.x, (size_t)p.rows, 3.0);
+            for (int i = 0; kind && i < p.rows; i++)
+                if (fabs(p.x[i]) < 0.05) x[i] = (float)(p.x[i] = 0.5);
+            float *r = new_projection(&s, &p, (size_t)p.rows);
+            float *y = FLOATS(&s, p.rows), *dx = FLOATS(&s, p.rows);
+            if (kind) {
+                cb_nn_relu_forward(y, x, (size_t)p.rows);
+                memcpy(dx, r, (size_t)p.rows * sizeof *dx);
+                cb_nn_relu_backward_inplace(dx, x, (size_t)p.rows);
+            } else {
+                cb_nn_gelu_forward(y, x, (size_t)p.rows);
+                cb_nn_gelu_backward(dx, r, x, (size_t)p.rows);
+            }
+            p.forward(&p, p.y);
+            assert_matches_reference(y, p.y, p.n_y, 1e-6);
+            double e = fd_error(&p, p.x, (size_t)p.rows, dx);
+            if (kind) err_r = fmax(err_r, e);
+            else err_g = fmax(err_g, e);
+            scratch_free(&s);
+        }
+    report("gelu", "d_in", err_g);
+    report("relu", "d_in", err_r);
+}
+
 /* ---- layer norm --------------------------------------------------------------------- */
 
 static void layernorm_problem(const problem *p, double *y)
@@ -914,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_silu_known_values),
         cmocka_unit_test(test_expf_ulp),
         cmocka_unit_test(test_silu_threads),
+        cmocka_unit_test(test_gelu_relu_gradients),
         cmocka_unit_test(test_silu_gradients),
         cmocka_unit_test(test_layernorm_known_values),
         cmocka_unit_test(test_layernorm_gradients),

@@ -42,6 +42,7 @@ float cb_nn_expf(float x) { return exp_clamped(x); }
 /* Each element alone: the loops split over threads with the same result (parallel.h). */
 enum { MIN_CHUNK = 1 << 15 };
 
+/* The arrays of one element-wise call (SiLU and GELU alike). */
 typedef struct silu_args {
     float *out;
     const float *in, *d_out;
@@ -92,4 +93,43 @@ void cb_nn_relu_backward_inplace(float *d, const float *in, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!(in[i] > 0.0f)) d[i] = 0.0f;
+}
+
+/* ½x(1 + tanh u) = x·σ(2u): the same function without the cancellation of 1 + tanh u
+ * for u ≪ 0, where the GELU and its slope are small but must stay accurate. */
+#define GELU_C 0.7978845608028654f /* √(2/π) */
+
+static inline float gelu_sigma(float x) { return 1.0f / (1.0f + exp_clamped(-2.0f * GELU_C * (x + 0.044715f * x * x * x))); }
+
+static void gelu_forward_range(void *ctx, size_t begin, size_t end)
+{
+    silu_args *a = ctx;
+    float *out = a->out;
+    const float *in = a->in;
+    for (size_t i = begin; i < end; i++) out[i] = in[i] * gelu_sigma(in[i]);
+}
+
+/* d/dx = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²), s = σ(2u) (1 + tanh u = 2s, 1 − tanh²u = 4s(1 − s)). */
+static void gelu_backward_range(void *ctx, size_t begin, size_t end)
+{
+    silu_args *a = ctx;
+    float *d_in = a->out;
+    const float *in = a->in, *d_out = a->d_out;
+    for (size_t i = begin; i < end; i++) {
+        float x = in[i], s = gelu_sigma(x);
+        d_in[i] += d_out[i] * (s + 2.0f * x * s * (1.0f - s) * GELU_C * (1.0f + 3.0f * 0.044715f * x * x));
+    }
+}
+
+void cb_nn_gelu_forward(float *out, const float *in, size_t n)
+{
+    silu_args a = {out, in, NULL};
+    cb_nn_parallel_for(n, MIN_CHUNK, gelu_forward_range, &a);
+}
+
+void cb_nn_gelu_backward(float *d_in, const float *d_out, const float *in, size_t n)
+{
+    if (!d_in) return;
+    silu_args a = {d_in, in, d_out};
+    cb_nn_parallel_for(n, MIN_CHUNK, gelu_backward_range, &a);
 }

@@ -57,14 +57,20 @@ static int run(cb_nn_params *p, const cb_nn_epoch_plan *plan, cb_nn_epoch_state 
         }
         size_t at = (size_t)k * (size_t)plan->batch;
         int n = (int)(plan->n_train - at < (size_t)plan->batch ? plan->n_train - at : (size_t)plan->batch);
-        double lr = cb_nn_lr_cosine(epoch, 0, (uint64_t)plan->epochs, plan->lr, plan->lr_min), loss;
+        double lr = plan->lr_per_step
+                        ? cb_nn_lr_cosine(st->step, (uint64_t)plan->warmup_steps, total, plan->lr, plan->lr_min)
+                        : cb_nn_lr_cosine(epoch, 0, (uint64_t)plan->epochs, plan->lr, plan->lr_min),
+               loss;
         cb_nn_params_zero_grad(p);
         int rc = plan->step(plan->model, epoch, idx + at, n, &loss, err);
         if (rc) return rc;
         if (!isfinite(loss))
             return cb_fail(err, CB_ERR_INVALID, "%s: the loss is %g at step %llu (lr %g too high?)", plan->name,
                            loss, (unsigned long long)st->step, lr);
-        cb_nn_clip_grad_value(p, (float)plan->clip);
+        if (plan->clip_norm)
+            cb_nn_clip_grad_norm(p, plan->clip);
+        else
+            cb_nn_clip_grad_value(p, (float)plan->clip);
         cb_nn_adamw_step(p, &plan->adam, lr);
         cb_nn_ema_update(p, plan->ema_decay, 1);
         st->step++;

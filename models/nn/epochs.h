@@ -1,6 +1,7 @@
 /* The epoch loop every trained backend shares (FlowMM, CDVAE): shuffled epochs in
  * batches, one optimiser step per batch (the backend's loss and backward, then clipping
- * by value, AdamW and the EMA with warm-up), a cosine learning rate stepped per epoch,
+ * by value or by norm, AdamW and the EMA with warm-up), a cosine learning rate stepped per
+ * epoch or per step,
  * the mean training loss, the learning rate and every val_every epochs (and at the end)
  * the validation loss logged when an epoch completes, a progress bar, and a stop flag
  * checked between steps.
@@ -26,7 +27,11 @@ typedef struct cb_nn_epoch_plan {
     long batch, epochs;       /* examples per step; epochs (the cosine's T_max) */
     long val_every;           /* validation every this many epochs, and after the last */
     double lr, lr_min;        /* the cosine's ends */
-    double clip;              /* gradient clipping by value */
+    double clip;              /* gradient clipping by value, or with clip_norm ... */
+    int clip_norm;            /* ... by the global norm (clip = the largest norm) */
+    long warmup_steps;        /* with lr_per_step: linear warm-up steps */
+    int lr_per_step;          /* 0: the cosine steps per epoch (FlowMM, CDVAE); 1: per
+                                 optimiser step over all of them, after warm-up (GPT) */
     double ema_decay;         /* torch_ema's decay, with its warm-up */
     cb_nn_adamw adam;
     uint64_t seed, epoch_stream; /* epoch e's order: fork(seed, epoch_stream + e) */

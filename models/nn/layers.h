@@ -63,6 +63,11 @@ void cb_nn_silu_backward(float *d_in, const float *d_out, const float *in, size_
  * place, the gradient entries whose forward input was ≤ 0 (torch's threshold_backward). */
 void cb_nn_relu_forward(float *out, const float *in, size_t n);
 void cb_nn_relu_backward_inplace(float *d, const float *in, size_t n);
+/* GELU, GPT-2's tanh approximation: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
+ * Backward: d_in += d_out·(½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)),
+ * x the forward's input.  Element-wise, threaded like SiLU. */
+void cb_nn_gelu_forward(float *out, const float *in, size_t n);
+void cb_nn_gelu_backward(float *d_in, const float *d_out, const float *in, size_t n);
 /* The exponential σ uses: e^x within 2 ulp of expf for x in [−87, 88], clamped outside. */
 float cb_nn_expf(float x);
 

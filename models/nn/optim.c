@@ -20,6 +20,7 @@ static void adamw_range(void *ctx, size_t begin, size_t end)
     const adamw_args *a = ctx;
     float *w = a->p->w, *m = a->p->m, *v = a->p->v;
     const float *g = a->p->grad;
+    const unsigned char *mask = a->p->decay_mask;
     for (size_t i = begin; i < end; i++) {
         const float gi = g[i];
         const float mi = m[i] + a->one_minus_b1 * (gi - m[i]);
@@ -27,7 +28,7 @@ static void adamw_range(void *ctx, size_t begin, size_t end)
         const float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;
         m[i] = mi;
         v[i] = vi;
-        w[i] = w[i] * a->decay + a->neg_step * mi / denom;
+        w[i] = w[i] * (mask[i] ? a->decay : 1.0f) + a->neg_step * mi / denom;
     }
 }
 
@@ -108,4 +109,14 @@ void cb_nn_clip_grad_value(cb_nn_params *p, float clip)
 {
     params_scalar a = {p, clip};
     cb_nn_parallel_for(p->count, MIN_CHUNK, clip_range, &a);
+}
+
+double cb_nn_clip_grad_norm(cb_nn_params *p, double max_norm)
+{
+    double sq = 0;
+    for (size_t i = 0; i < p->count; i++) sq += (double)p->grad[i] * p->grad[i];
+    double norm = sqrt(sq), scale = max_norm / (norm + 1e-6);
+    if (scale < 1.0)
+        for (size_t i = 0; i < p->count; i++) p->grad[i] *= (float)scale;
+    return norm;
 }

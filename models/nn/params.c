@@ -91,8 +91,24 @@ int cb_nn_params_alloc(cb_nn_params *p, cb_error *err)
             return cb_fail(err, CB_ERR_NOMEM, "parameter set: out of memory (%zu floats)", p->count);
         }
     }
+    if (!(p->decay_mask = malloc(p->count))) {
+        for (int j = 0; j < 5; j++) {
+            free(*bufs[j]);
+            *bufs[j] = NULL;
+        }
+        return cb_fail(err, CB_ERR_NOMEM, "parameter set: out of memory (%zu floats)", p->count);
+    }
+    memset(p->decay_mask, 1, p->count);
     p->adam_steps = 0;
     p->ema_updates = 0;
+    return CB_OK;
+}
+
+int cb_nn_params_exempt_decay(cb_nn_params *p, const char *name, cb_error *err)
+{
+    const cb_nn_tensor *t = cb_nn_params_find(p, name);
+    if (!t || !p->decay_mask) return cb_fail(err, CB_ERR_USAGE, "parameter set: cannot exempt '%s' from decay", name);
+    memset(p->decay_mask + t->offset, 0, t->size);
     return CB_OK;
 }
 
@@ -127,6 +143,7 @@ void cb_nn_params_free(cb_nn_params *p)
     free(p->m);
     free(p->v);
     free(p->ema);
+    free(p->decay_mask);
     cb_nn_params_init(p);
 }
 

@@ -46,6 +46,8 @@ typedef struct cb_nn_params {
     float *m;    /* AdamW first moment (PyTorch's exp_avg) */
     float *v;    /* AdamW second moment (exp_avg_sq) */
     float *ema;  /* EMA of θ (θ̄) */
+    unsigned char *decay_mask; /* [count]: 1 where AdamW's weight decay applies (all, until
+                                  cb_nn_params_exempt_decay) */
     uint64_t adam_steps;  /* AdamW steps taken: the t of the bias correction */
     uint64_t ema_updates; /* EMA updates taken: the n of the EMA warm-up */
 } cb_nn_params;
@@ -70,6 +72,9 @@ const cb_nn_tensor *cb_nn_params_find(const cb_nn_params *p, const char *name);
 /* Lowercase hex SHA-256 of the table (names and shapes in order): two sets with the same
  * hash lay out the same tensors at the same offsets.  Checkpoints store it. */
 void cb_nn_params_layout_hash(const cb_nn_params *p, char hex[CB_SHA256_HEX]);
+/* Exempts tensor `name` from weight decay (GPT-2 practice: embeddings, layer norms and
+ * biases are not decayed).  CB_ERR_USAGE for an unknown name or a set not allocated. */
+int cb_nn_params_exempt_decay(cb_nn_params *p, const char *name, cb_error *err);
 /* grad = 0, before each backward pass (which accumulate). */
 void cb_nn_params_zero_grad(cb_nn_params *p);
 /* Releases everything; p is left empty (as after cb_nn_params_init). */
@@ -98,6 +103,7 @@ typedef struct cb_nn_adamw {
 /* One AdamW step over all `count` parameters from p->grad, as torch.optim.AdamW
  * (_single_tensor_adamw, amsgrad off, maximize off), t = ++p->adam_steps:
  *     θ ← θ·(1 − lr·λ)                          decoupled weight decay, applied first
+ *                                               (where p->decay_mask says so)
  *     m ← m + (1 − β1)(g − m)                   = β1·m + (1 − β1)·g   (exp_avg.lerp_)
  *     v ← β2·v + (1 − β2)·g·g
  *     θ ← θ − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
@@ -125,6 +131,10 @@ void cb_nn_ema_reset(cb_nn_params *p);
  * with 1 − d rounded to float once. */
 void cb_nn_ema_update(cb_nn_params *p, double decay, int warmup);
 
+/* torch.nn.utils.clip_grad_norm_: the gradients scaled by max_norm / (‖g‖ + 1e-6) when
+ * that is below 1, ‖g‖ the global L2 norm (summed in double, in index order).  Returns
+ * ‖g‖ (NaN stays NaN and scales nothing). */
+double cb_nn_clip_grad_norm(cb_nn_params *p, double max_norm);
 /* torch.nn.utils.clip_grad_value_: each gradient clamped to [−clip, clip] (clip > 0).
  * A NaN stays NaN (as torch.clamp), so the caller's non-finite check still sees it. */
 void cb_nn_clip_grad_value(cb_nn_params *p, float clip);
