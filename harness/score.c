@@ -113,6 +113,25 @@ size_t cb_dng_metric_list(cb_dng_protocol p, const cb_dng_result *r, const char 
     return k;
 }
 
+/* A backend that can fail to produce a crystal (the text backend: a text that does not
+ * parse) writes a placeholder no metric accepts and marks every crystal it writes with
+ * the prop CB_GENERATION_FAILURE, empty or the reason.  When the samples carry the mark,
+ * parse_rate (the share not failed; every rate above already counts the failures as
+ * invalid) and n_unparseable join the metrics. */
+static size_t put_generation_failures(const cb_crystal *c, size_t n, const char **names, double *values, size_t k)
+{
+    size_t marked = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = cb_crystal_prop(&c[i], CB_GENERATION_FAILURE);
+        marked += v != NULL;
+        failed += v && *v;
+    }
+    if (!marked || k + 2 > CB_SCORE_MAX_METRICS) return k;
+    names[k] = "parse_rate", values[k++] = n ? 1.0 - (double)failed / (double)n : 0;
+    names[k] = "n_unparseable", values[k++] = (double)failed;
+    return k;
+}
+
 int cb_score_dng(const cb_dng_opts *o, const char *ref_path, const cb_dataset *ref, const cb_crystal *samples,
                  size_t n, cb_store *store, int64_t run_id, cb_dng_result *res, cb_error *err)
 {
@@ -139,6 +158,7 @@ int cb_score_dng(const cb_dng_opts *o, const char *ref_path, const cb_dataset *r
         const char *names[CB_SCORE_MAX_METRICS];
         double values[CB_SCORE_MAX_METRICS];
         size_t k = cb_dng_metric_list(o->protocol, res, names, values);
+        k = put_generation_failures(samples, n, names, values, k);
         rc = cb_store_finish_run_with_metrics(store, run_id, names, values, k, err);
     }
     free(gen);
@@ -176,6 +196,7 @@ int cb_score_csp(const cb_csp_opts *o, const cb_crystal *preds, const cb_crystal
         const char *names[CB_SCORE_MAX_METRICS];
         double values[CB_SCORE_MAX_METRICS];
         size_t nm = cb_csp_metric_list(res, names, values);
+        nm = put_generation_failures(preds, m * k, names, values, nm);
         rc = cb_store_finish_run_with_metrics(store, run_id, names, values, nm, err);
     }
     free(rms);

@@ -7,12 +7,14 @@ extern const cb_model_ops cb_model_example;
 extern const cb_model_ops cb_model_external;
 extern const cb_model_ops cb_model_flowmm;
 extern const cb_model_ops cb_model_cdvae;
+extern const cb_model_ops cb_model_text;
 
 static const cb_model_ops *const backends[] = {
     &cb_model_external,
     &cb_model_example,
     &cb_model_flowmm,
     &cb_model_cdvae,
+    &cb_model_text,
 };
 
 size_t cb_model_count(void) { return sizeof backends / sizeof backends[0]; }

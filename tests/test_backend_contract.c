@@ -69,6 +69,18 @@ static int config_cdvae(cb_config *c, cb_error *err)
     return rc;
 }
 
+/* A GPT of a few thousand parameters, one epoch; the samples mostly do not parse, which
+ * the contract allows (placeholders are well formed). */
+static int config_text(cb_config *c, cb_error *err)
+{
+    static const char *const kv[][2] = {{"d", "8"},      {"layers", "1"}, {"heads", "2"}, {"ctx", "96"},
+                                        {"batch", "4"},  {"epochs", "2"}, {"warmup", "2"}, {"val_every", "1"},
+                                        {"max_atoms", "20"}};
+    int rc = cb_config_init(c, "contract test [text]", err);
+    for (size_t i = 0; !rc && i < sizeof kv / sizeof kv[0]; i++) rc = cb_config_set(c, kv[i][0], kv[i][1], err);
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*config)(cb_config *c, cb_error *err);
@@ -77,6 +89,7 @@ static const struct {
     {"example", config_example},
     {"flowmm", config_flowmm},
     {"cdvae", config_cdvae},
+    {"text", config_text},
 };
 
 /* ---- fixtures ---- */

@@ -32,6 +32,11 @@ typedef struct cb_crystal {
     cb_prop *props;        /* optional, may be NULL */
 } cb_crystal;
 
+/* The prop a generator sets on every crystal it writes, empty or saying why it could not
+ * produce one (the crystal is then a placeholder no metric accepts): "unparseable: …"
+ * for a text model's output that does not parse.  Scoring counts them (harness/score.c). */
+#define CB_GENERATION_FAILURE "generation_failure"
+
 /* Allocates z and frac for n sites (zero-filled).  Any previous content is NOT freed. */
 int cb_crystal_alloc(cb_crystal *c, int n, cb_error *err);
 void cb_crystal_free(cb_crystal *c);

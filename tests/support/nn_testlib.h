@@ -38,7 +38,7 @@ void cb_test_resume_exact(const char *backend, const cb_config *cfg, unsigned ta
 /* Samples (DNG: 6; CSP: predictions for the first 6 of set) from a trained state with 1
  * and with 3 sampling workers (config key sample_threads): the crystals must be the same
  * bits, well formed, with fractional coordinates in [0, 1), and CSP predictions keep the
- * target's atoms and id.  Returns nothing; fails the test otherwise. */
+ * target's atoms (unless marked CB_GENERATION_FAILURE) and id.  Returns nothing; fails the test otherwise. */
 void cb_test_samples_stable(const char *backend, const cb_config *cfg, unsigned task, const cb_dataset *set);
 
 #endif
