@@ -41,16 +41,12 @@ static int teardown(void **state)
 
 static void tiny_config(cb_config *c, const char *epochs, const char *encoder)
 {
-    cb_error err;
     static const char *const kv[][2] = {
         {"latent", "6"}, {"head_hidden", "8"}, {"comp_hidden", "8"}, {"enc_hidden", "8"}, {"enc_layers", "2"},
         {"hidden", "8"}, {"layers", "2"},      {"n_freq", "4"},      {"time_dim", "4"},    {"batch", "6"},
         {"n_sigmas", "6"}, {"n_step_each", "2"}, {"lr", "3e-3"},     {"lr_min", "3e-3"}};
-    assert_int_equal(cb_config_init(c, "test [cdvae]", &err), CB_OK);
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        assert_int_equal(cb_config_set(c, kv[i][0], kv[i][1], &err), CB_OK);
-    assert_int_equal(cb_config_set(c, "epochs", epochs, &err), CB_OK);
-    if (encoder) assert_int_equal(cb_config_set(c, "encoder", encoder, &err), CB_OK);
+    cb_test_config_kv(c, "test [cdvae]", kv, sizeof kv / sizeof kv[0], epochs);
+    if (encoder) assert_int_equal(cb_config_set(c, "encoder", encoder, NULL), CB_OK);
 }
 
 /* The data of g_set under a scaler fitted on it (no step taken). */

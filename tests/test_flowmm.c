@@ -44,14 +44,10 @@ static int teardown(void **state)
 
 static void tiny_config(cb_config *c, const char *epochs)
 {
-    cb_error err;
     static const char *const kv[][2] = {{"hidden", "8"},       {"layers", "2"},  {"n_freq", "4"},
                                         {"time_dim", "4"},     {"batch", "6"},   {"stats_passes", "2"},
                                         {"sample_steps", "4"}, {"lr", "3e-3"}, {"lr_min", "3e-3"}};
-    assert_int_equal(cb_config_init(c, "test [flowmm]", &err), CB_OK);
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        assert_int_equal(cb_config_set(c, kv[i][0], kv[i][1], &err), CB_OK);
-    assert_int_equal(cb_config_set(c, "epochs", epochs, &err), CB_OK);
+    cb_test_config_kv(c, "test [flowmm]", kv, sizeof kv / sizeof kv[0], epochs);
 }
 
 static flowmm *new_model(const cb_config *c, unsigned task) { return cb_test_new_model("flowmm", c, task); }

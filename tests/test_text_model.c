@@ -39,13 +39,9 @@ static int teardown(void **state)
 
 static void tiny_config(cb_config *c, const char *epochs)
 {
-    cb_error err;
     static const char *const kv[][2] = {{"d", "16"},   {"layers", "2"},  {"heads", "2"}, {"ctx", "64"},
                                         {"batch", "6"}, {"warmup", "4"}, {"lr", "3e-3"}, {"lr_min", "3e-3"}};
-    assert_int_equal(cb_config_init(c, "test [text]", &err), CB_OK);
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        assert_int_equal(cb_config_set(c, kv[i][0], kv[i][1], &err), CB_OK);
-    assert_int_equal(cb_config_set(c, "epochs", epochs, &err), CB_OK);
+    cb_test_config_kv(c, "test [text]", kv, sizeof kv / sizeof kv[0], epochs);
 }
 
 static void test_top_p(void **state)

@@ -13,15 +13,13 @@
  * any integration: sample(5) then sample(3) gives what sample(8) gives.  A crystal whose
  * predicted cell is not a cell is written as a 0.5 Å cube with every atom at the origin,
  * invalid under every protocol, as FlowMM's sampler does. */
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crystalbench/parallel.h"
 #include "crystalbench/reduce.h"
 #include "../flowmm/manifold.h"
+#include "../nn/slots.h"
 #include "cdvae.h"
 
 void cdvae_sample_composition(const double *p, int n, cb_rng *rng, int *z)
@@ -65,9 +63,7 @@ typedef struct sampler {
     const cb_crystal *targets;
     cb_crystal *out;
     const uint64_t *seeds;
-    pthread_mutex_t lock;
     slot *slots;
-    int *free_slots, n_free;
 } sampler;
 
 static int argmax(const float *x, int n)
@@ -199,12 +195,9 @@ static int write_crystal(const slot *s, int na, const double L[3][3], int usable
     return rc;
 }
 
-static int sample_one(void *ctx, size_t i, cb_error *err)
+static int sample_one(void *ctx, int k, size_t i, cb_error *err)
 {
     sampler *sm = ctx;
-    pthread_mutex_lock(&sm->lock);
-    int k = sm->free_slots[--sm->n_free];
-    pthread_mutex_unlock(&sm->lock);
     slot *s = &sm->slots[k];
     const cb_crystal *target = sm->targets ? &sm->targets[i] : NULL;
     cb_rng rng;
@@ -215,9 +208,6 @@ static int sample_one(void *ctx, size_t i, cb_error *err)
     if (rc == CB_ERR_INVALID) rc = CB_OK;
     if (!rc && usable) rc = langevin(s, na, L, &rng, err);
     if (!rc) rc = write_crystal(s, na, L, usable, target, &sm->out[i], err);
-    pthread_mutex_lock(&sm->lock);
-    sm->free_slots[sm->n_free++] = k;
-    pthread_mutex_unlock(&sm->lock);
     return rc;
 }
 
@@ -231,11 +221,10 @@ int cdvae_sample(cdvae_net *net, const cb_crystal *targets, size_t n, cb_rng *rn
     }
     int workers = net->cfg.sample_threads < 1 ? 1 : (int)net->cfg.sample_threads;
     if ((size_t)workers > n) workers = n ? (int)n : 1;
-    sampler sm = {.targets = targets, .out = out, .n_free = workers};
+    sampler sm = {.targets = targets, .out = out};
     uint64_t *seeds = malloc((n ? n : 1) * sizeof *seeds);
     sm.slots = calloc((size_t)workers, sizeof *sm.slots);
-    sm.free_slots = malloc((size_t)workers * sizeof *sm.free_slots);
-    int rc = seeds && sm.slots && sm.free_slots ? CB_OK : cb_fail(err, CB_ERR_NOMEM, "cdvae: out of memory");
+    int rc = seeds && sm.slots ? CB_OK : cb_fail(err, CB_ERR_NOMEM, "cdvae: out of memory");
     for (size_t i = 0; !rc && i < n; i++) seeds[i] = cb_rng_u64(rng);
     sm.seeds = seeds;
     for (int k = 0; !rc && k < workers; k++) {
@@ -247,18 +236,10 @@ int cdvae_sample(cdvae_net *net, const cb_crystal *targets, size_t n, cb_rng *rn
         s->types = malloc((CDVAE_MAX_ATOMS + 1) * sizeof *s->types);
         s->f = malloc((CDVAE_MAX_ATOMS + 1) * sizeof *s->f);
         if (!s->types || !s->f) rc = cb_fail(err, CB_ERR_NOMEM, "cdvae: out of memory");
-        sm.free_slots[k] = k;
     }
-    if (!rc) {
-        pthread_mutex_init(&sm.lock, NULL);
-        int blas = openblas_get_num_threads();
-        if (workers > 1) openblas_set_num_threads(1);
-        rc = cb_parallel_for(n, workers, sample_one, &sm, NULL, err);
-        openblas_set_num_threads(blas);
-        pthread_mutex_destroy(&sm.lock);
-        if (rc)
-            for (size_t i = 0; i < n; i++) cb_crystal_free(&out[i]);
-    }
+    if (!rc) rc = cb_nn_for_slots(n, workers, sample_one, &sm, err);
+    if (rc)
+        for (size_t i = 0; i < n; i++) cb_crystal_free(&out[i]);
     for (int k = 0; sm.slots && k < workers; k++) {
         cb_cspnet_cache_free(&sm.slots[k].net.enc_cache);
         cb_cspnet_cache_free(&sm.slots[k].net.dec_cache);
@@ -267,7 +248,6 @@ int cdvae_sample(cdvae_net *net, const cb_crystal *targets, size_t n, cb_rng *rn
         free(sm.slots[k].f);
     }
     free(sm.slots);
-    free(sm.free_slots);
     free(seeds);
     return rc;
 }

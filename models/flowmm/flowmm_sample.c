@@ -1,14 +1,12 @@
 /* FlowMM's sampler (models.md §3.7): explicit Euler on the manifolds with projection,
  * S steps on the grid t_k = k/S, the EMA weights, inference anti-annealing of the
  * coordinate velocity, then decoding: analog bits to elements (DNG), ℓ to a cell. */
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crystalbench/elements.h"
-#include "crystalbench/parallel.h"
+#include "../nn/slots.h"
 #include "flowmm.h"
 
 /* Every coordinate and cell entry finite: a state that diverged cannot be written as
@@ -127,38 +125,19 @@ static int base_draw(const flowmm_net *net, const cb_crystal *targets, size_t co
     return CB_OK;
 }
 
-/* Workers borrow a (network view, batch) pair from a pool: the parameters are shared
- * (read only), each pair has its own activation cache and state arrays. */
+/* Each worker slot owns a (network view, batch) pair: the parameters are shared (read
+ * only), each pair has its own activation cache and state arrays. */
 typedef struct sampler {
     const cb_crystal *targets;
     cb_crystal *out;
     const base_draws *d;
-    pthread_mutex_t lock;
-    int n_free;
     flowmm_net *views;
     flowmm_batch *batches;
-    int *free_slots;
 } sampler;
 
-static int take_slot(sampler *s)
-{
-    pthread_mutex_lock(&s->lock);
-    int k = s->free_slots[--s->n_free];
-    pthread_mutex_unlock(&s->lock);
-    return k;
-}
-
-static void give_slot(sampler *s, int k)
-{
-    pthread_mutex_lock(&s->lock);
-    s->free_slots[s->n_free++] = k;
-    pthread_mutex_unlock(&s->lock);
-}
-
-static int sample_one(void *ctx, size_t i, cb_error *err)
+static int sample_one(void *ctx, int k, size_t i, cb_error *err)
 {
     sampler *s = ctx;
-    int k = take_slot(s);
     flowmm_net *net = &s->views[k];
     flowmm_batch *b = &s->batches[k];
     const base_draws *d = s->d;
@@ -173,7 +152,6 @@ static int sample_one(void *ctx, size_t i, cb_error *err)
         rc = integrate(net, b, err);
     }
     if (!rc) rc = decode(net, b, tg, &s->out[i], err);
-    give_slot(s, k);
     return rc;
 }
 
@@ -183,27 +161,18 @@ int flowmm_sample(flowmm_net *net, const cb_crystal *targets, size_t n, cb_rng *
     int rc = base_draw(net, targets, n, rng, &d, err);
     int workers = net->cfg.sample_threads < 1 ? 1 : (int)net->cfg.sample_threads;
     if ((size_t)workers > n) workers = n ? (int)n : 1;
-    sampler s = {.targets = targets, .out = out, .d = &d, .n_free = workers};
+    sampler s = {.targets = targets, .out = out, .d = &d};
     s.views = calloc((size_t)workers, sizeof *s.views);
     s.batches = calloc((size_t)workers, sizeof *s.batches);
-    s.free_slots = malloc((size_t)workers * sizeof *s.free_slots);
-    if (!rc && (!s.views || !s.batches || !s.free_slots)) rc = cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
+    if (!rc && (!s.views || !s.batches)) rc = cb_fail(err, CB_ERR_NOMEM, "flowmm: out of memory");
     for (int k = 0; !rc && k < workers; k++) {
         s.views[k] = *net; /* the same parameters and statistics ... */
         memset(&s.views[k].cache, 0, sizeof s.views[k].cache); /* ... its own activations */
         flowmm_batch_init(&s.batches[k]);
-        s.free_slots[k] = k;
     }
     if (!rc) {
-        pthread_mutex_init(&s.lock, NULL);
-        /* One BLAS thread per worker: the products of one crystal are too small to
-         * share, and the workers fill the cores. */
-        int blas = openblas_get_num_threads();
-        if (workers > 1) openblas_set_num_threads(1);
         for (size_t i = 0; i < n; i++) out[i] = (cb_crystal){0};
-        rc = cb_parallel_for(n, workers, sample_one, &s, NULL, err);
-        openblas_set_num_threads(blas);
-        pthread_mutex_destroy(&s.lock);
+        rc = cb_nn_for_slots(n, workers, sample_one, &s, err);
         if (rc)
             for (size_t i = 0; i < n; i++) cb_crystal_free(&out[i]);
     }
@@ -213,7 +182,6 @@ int flowmm_sample(flowmm_net *net, const cb_crystal *targets, size_t n, cb_rng *
     }
     free(s.views);
     free(s.batches);
-    free(s.free_slots);
     base_free(&d);
     return rc;
 }

@@ -96,6 +96,14 @@ double cb_test_gradient_check(const char *label, cb_nn_params *p, cb_test_loss_f
     return worst;
 }
 
+void cb_test_config_kv(cb_config *c, const char *source, const char *const (*kv)[2], size_t n, const char *epochs)
+{
+    cb_error err;
+    assert_int_equal(cb_config_init(c, source, &err), CB_OK);
+    for (size_t i = 0; i < n; i++) assert_int_equal(cb_config_set(c, kv[i][0], kv[i][1], &err), CB_OK);
+    assert_int_equal(cb_config_set(c, "epochs", epochs, &err), CB_OK);
+}
+
 void *cb_test_new_model(const char *backend, const cb_config *cfg, unsigned task)
 {
     const cb_model_ops *m = cb_model_find(backend);

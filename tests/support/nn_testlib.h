@@ -27,6 +27,10 @@ typedef double (*cb_test_loss_fn)(void *ctx, int backward);
  * resolution of the difference quotient.  Prints and returns the worst relative error. */
 double cb_test_gradient_check(const char *label, cb_nn_params *p, cb_test_loss_fn loss, void *ctx);
 
+/* c = the pairs kv[0..n) (a test's tiny configuration) under `source`, then epochs;
+ * fails the test on an error. */
+void cb_test_config_kv(cb_config *c, const char *source, const char *const (*kv)[2], size_t n, const char *epochs);
+
 /* A fresh state of `backend` for task under cfg (fails the test on error). */
 void *cb_test_new_model(const char *backend, const cb_config *cfg, unsigned task);
 
