@@ -35,8 +35,11 @@ int cb_nn_for_slots(size_t n, int workers, cb_nn_slot_fn item, void *ctx, cb_err
         return cb_fail(err, CB_ERR_NOMEM, "out of memory");
     for (int k = 0; k < workers; k++) p.free_slots[k] = k;
     pthread_mutex_init(&p.lock, NULL);
+    /* One BLAS thread whatever the number of workers: OpenBLAS can round a product
+     * differently on more threads (seen under valgrind), and the samples must not
+     * depend on how many workers ran. */
     int blas = openblas_get_num_threads();
-    if (workers > 1) openblas_set_num_threads(1);
+    openblas_set_num_threads(1);
     int rc = cb_parallel_for(n, workers, run_item, &p, NULL, err);
     openblas_set_num_threads(blas);
     pthread_mutex_destroy(&p.lock);

@@ -4,8 +4,9 @@
  *
  * cb_nn_for_slots runs item(ctx, slot, i, err) for every i in [0, n) on `workers`
  * threads; `slot` ∈ [0, workers) is held by no other running call, so the caller indexes
- * its per-worker scratch with it.  OpenBLAS is set to one thread meanwhile (the products
- * of one crystal are too small to share, and the workers fill the cores), which also
+ * its per-worker scratch with it.  OpenBLAS is set to one thread meanwhile, even for one
+ * worker (the products of one crystal are too small to share, the workers fill the
+ * cores, and a product's rounding may depend on its thread count), which also
  * makes the element-wise loops serial inside the workers (parallel.h).  Returns 0 or the
  * first failure's code. */
 #ifndef CB_NN_SLOTS_H
