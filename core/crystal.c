@@ -95,6 +95,16 @@ const char *cb_crystal_prop(const cb_crystal *c, const char *name)
     return NULL;
 }
 
+void cb_crystal_placeholder(cb_crystal *c)
+{
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++) c->lattice[i][k] = i == k ? 0.4 : 0;
+    for (int i = 0; i < c->n; i++) {
+        c->frac[i][0] = (double)i / c->n;
+        c->frac[i][1] = c->frac[i][2] = 0;
+    }
+}
+
 int cb_crystal_check(const cb_crystal *c, const char *what, cb_error *err)
 {
     if (c->n < 1) return cb_fail(err, CB_ERR_INVALID, "%s: no atoms", what);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "crystalbench/crystal.h"
+#include "crystalbench/dataset.h"
+#include "crystalbench/validity.h"
 #include "testutil.h"
 
 static int build_reference_crystal(const cJSON *rec, cb_crystal *c)
@@ -175,6 +177,36 @@ static void test_check_rejects_bad_crystals(void **state)
     cb_crystal_free(&c);
 }
 
+/* cb_crystal_placeholder: structurally invalid for 1 to 99 sites (volume under 0.1 Å³),
+ * and written then read back unchanged by the CSV reader, whose duplicate-atom check
+ * refuses sites closer than 1e-3 Å. */
+static void test_placeholder(void **state)
+{
+    (void)state;
+    cb_error err;
+    cb_crystal c[99];
+    for (int n = 1; n <= 99; n++) {
+        memset(&c[n - 1], 0, sizeof c[n - 1]);
+        assert_int_equal(cb_crystal_alloc(&c[n - 1], n, &err), CB_OK);
+        for (int i = 0; i < n; i++) c[n - 1].z[i] = 8;
+        cb_crystal_placeholder(&c[n - 1]);
+        int valid;
+        double dmin;
+        assert_int_equal(cb_structure_validity(&c[n - 1], &valid, &dmin, &err), CB_OK);
+        assert_false(valid);
+        assert_int_equal(cb_crystal_check(&c[n - 1], "placeholder", &err), CB_OK);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/placeholders.csv", cb_test_scratch());
+    assert_int_equal(cb_dataset_write(path, CB_FORMAT_CSV, c, 99, &err), CB_OK);
+    cb_dataset back;
+    if (cb_dataset_load(path, CB_FORMAT_CSV, &back, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(back.n, 99);
+    assert_int_equal(back.items[98].n, 99);
+    cb_dataset_free(&back);
+    for (int n = 1; n <= 99; n++) cb_crystal_free(&c[n - 1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_parameters_round_trip),
         cmocka_unit_test(test_frac_cart_inverse),
         cmocka_unit_test(test_check_rejects_bad_crystals),
+        cmocka_unit_test(test_placeholder),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, cb_test_scratch_setup, cb_test_scratch_teardown);
 }

@@ -126,6 +126,7 @@ static void test_malformed(void **state)
         {"3.9 3.9 3.9\n90 90 90", "0 atoms"},
         {"0.001 0.001 0.001\n90 90 90\nO\n0 0 0", "volume"},
         {"3.9 3.9 3.9\n90 90 90\nO\n0 0 nan", "coordinates"},
+        {"3.9 3.9 3.9\n90 90 90\nO\n0.00 0.5 0.5\nTi\n1.00 0.5 0.5", "atoms 1 and 2 coincide"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cb_crystal c = {0};

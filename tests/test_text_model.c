@@ -139,7 +139,7 @@ static void test_samples(void **state)
 }
 
 /* Untrained, almost no text parses: every sample is marked, the failures are placeholders
- * (two atoms at the origin of a 0.5 Å cube), and a CSP placeholder keeps the target's id. */
+ * (cb_crystal_placeholder), and a CSP placeholder keeps the target's id. */
 static void test_unparseable_marked(void **state)
 {
     (void)state;
@@ -166,7 +166,8 @@ static void test_unparseable_marked(void **state)
                 failed++;
                 assert_non_null(strstr(why, "unparseable: "));
                 assert_int_equal(out[i].n, 2);
-                assert_float_equal(out[i].lattice[0][0], 0.5, 0);
+                assert_float_equal(out[i].lattice[0][0], 0.4, 0);
+                assert_float_equal(out[i].frac[1][0], 0.5, 0);
                 if (task == CB_TASK_CSP && g_set.items[i].id) assert_string_equal(out[i].id, g_set.items[i].id);
             }
             cb_crystal_free(&out[i]);

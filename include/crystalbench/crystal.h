@@ -37,6 +37,12 @@ typedef struct cb_crystal {
  * for a text model's output that does not parse.  Scoring counts them (harness/score.c). */
 #define CB_GENERATION_FAILURE "generation_failure"
 
+/* Makes c (allocated, its n ≥ 1 sites and their elements kept) the placeholder of a
+ * crystal a generator could not produce: a 0.4 Å cube (volume 0.064 Å³, under every
+ * protocol's 0.1 Å³) with site i at (i/n, 0, 0), so no two sites are under 0.4/n Å apart
+ * (readable by every reader here) nor 0.5 Å apart (structurally invalid either way). */
+void cb_crystal_placeholder(cb_crystal *c);
+
 /* Allocates z and frac for n sites (zero-filled).  Any previous content is NOT freed. */
 int cb_crystal_alloc(cb_crystal *c, int n, cb_error *err);
 void cb_crystal_free(cb_crystal *c);

@@ -11,8 +11,8 @@
  * product's rows differently by row count, so batching would make results depend on the
  * chunking) and draws from a stream seeded from the caller's rng in crystal order before
  * any integration: sample(5) then sample(3) gives what sample(8) gives.  A crystal whose
- * predicted cell is not a cell is written as a 0.5 Å cube with every atom at the origin,
- * invalid under every protocol, as FlowMM's sampler does. */
+ * predicted cell is not a cell is written as cb_crystal_placeholder, invalid under every
+ * protocol, as FlowMM's sampler does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,11 +185,12 @@ static int write_crystal(const slot *s, int na, const double L[3][3], int usable
     int rc = cb_crystal_alloc(out, na, err);
     if (rc) return rc;
     for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++) out->lattice[i][k] = usable ? L[i][k] : (i == k ? 0.5 : 0);
+        for (int k = 0; k < 3; k++) out->lattice[i][k] = L[i][k];
     for (int i = 0; i < na; i++) {
         for (int k = 0; k < 3; k++) out->frac[i][k] = usable ? s->f[i][k] : 0;
         out->z[i] = s->types[i];
     }
+    if (!usable) cb_crystal_placeholder(out);
     if (target && target->id) rc = cb_crystal_set_id(out, target->id, err);
     if (rc) cb_crystal_free(out);
     return rc;

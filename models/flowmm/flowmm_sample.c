@@ -26,8 +26,8 @@ static int finite_state(const double (*f)[3], int n, const double m[3][3])
  * the analog bits (codes 119–128 name no element and become Z = 118, which no
  * oxidation-state table knows, so the crystal counts compositionally invalid, as
  * models.md §3.7 asks for codes above 100).  A state that is not a valid cell (a length
- * ≤ 0, clamped to 0.5 Å by the decoder) is written as decoded; a diverged one (NaN) as a
- * 0.5 Å cube with every atom at the origin, structurally invalid under every protocol. */
+ * ≤ 0, clamped to 0.5 Å by the decoder) is written as decoded; a diverged one (NaN) as
+ * cb_crystal_placeholder, structurally invalid under every protocol. */
 static int decode(const flowmm_net *net, const flowmm_batch *b, const cb_crystal *target, cb_crystal *out,
                   cb_error *err)
 {
@@ -38,9 +38,9 @@ static int decode(const flowmm_net *net, const flowmm_batch *b, const cb_crystal
     cb_flowmm_lattice_decode(b->l[0], params, m);
     int finite = finite_state((const double(*)[3])b->f, n, (const double(*)[3])m);
     for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++) out->lattice[i][k] = finite ? m[i][k] : (i == k ? CB_FLOWMM_MIN_LENGTH : 0);
+        for (int k = 0; k < 3; k++) out->lattice[i][k] = m[i][k];
     for (int i = 0; i < n; i++) {
-        for (int k = 0; k < 3; k++) out->frac[i][k] = finite ? cb_flowmm_wrap01(b->f[i][k]) : 0;
+        for (int k = 0; k < 3; k++) out->frac[i][k] = cb_flowmm_wrap01(b->f[i][k]);
         if (net->cfg.task == CB_TASK_CSP) {
             out->z[i] = target->z[i];
         } else {
@@ -48,6 +48,7 @@ static int decode(const flowmm_net *net, const flowmm_batch *b, const cb_crystal
             out->z[i] = z > CB_MAX_Z ? CB_MAX_Z : z;
         }
     }
+    if (!finite) cb_crystal_placeholder(out);
     if (target && target->id) rc = cb_crystal_set_id(out, target->id, err);
     if (rc) cb_crystal_free(out);
     return rc;

@@ -65,8 +65,9 @@ int cb_text_detokenize(const int *tokens, int n, char *out, size_t cap, cb_error
  * CB_ERR_INVALID, with the reason, when line 1 does not hold 3 positive numbers, line 2
  * 3 numbers in (0, 180), an element line no known symbol (Z ≤ 100), a coordinate line
  * not 3 numbers, the element and coordinate lines do not pair up, there are no atoms or
- * more than max_atoms, or the cell is degenerate (no real angle between the vectors, a
- * volume below 0.1 Å³, or a non-finite value).  Coordinates are wrapped into [0, 1). */
+ * more than max_atoms, the cell is degenerate (no real angle between the vectors, a
+ * volume below 0.1 Å³, or a non-finite value), or two atoms coincide (closer than 1e-3
+ * Å: the reference's CIF round trip fails on them).  Coordinates are wrapped into [0, 1). */
 int cb_text_parse(const char *text, int max_atoms, cb_crystal *out, cb_error *err);
 
 /* c's atoms sorted by ascending Z (stable): the order the string is written in.

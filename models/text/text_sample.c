@@ -3,7 +3,7 @@
  * temperature with nucleus top_p until <eos> or a full context, with the EMA weights
  * (the weights themselves at the default ema_decay = 0).  The text is parsed; one that
  * does not parse (or ends without <eos>, or, for CSP, has other atoms than the prompt)
- * becomes a placeholder no metric accepts — two atoms at the origin of a 0.5 Å cube, of
+ * becomes a placeholder no metric accepts — two atoms in cb_crystal_placeholder's cell, of
  * Og (DNG: no oxidation states, so compositionally invalid too) or of the target's first
  * two elements (CSP) — with the prop CB_GENERATION_FAILURE = "unparseable: <reason>"
  * (every other sample carries it empty), so scoring reports the parse rate.  Nothing is
@@ -71,12 +71,8 @@ static int placeholder(const cb_crystal *target, const char *why, cb_crystal *ou
 {
     int rc = cb_crystal_alloc(out, 2, err);
     if (rc) return rc;
-    for (int i = 0; i < 3; i++)
-        for (int k = 0; k < 3; k++) out->lattice[i][k] = i == k ? 0.5 : 0;
-    for (int i = 0; i < 2; i++) {
-        out->z[i] = target ? target->z[i % target->n] : CB_MAX_Z;
-        for (int k = 0; k < 3; k++) out->frac[i][k] = 0;
-    }
+    for (int i = 0; i < 2; i++) out->z[i] = target ? target->z[i % target->n] : CB_MAX_Z;
+    cb_crystal_placeholder(out);
     char reason[256];
     snprintf(reason, sizeof reason, "unparseable: %s", why);
     rc = cb_crystal_add_prop(out, CB_GENERATION_FAILURE, reason, err);
