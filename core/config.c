@@ -184,6 +184,8 @@ void cb_config_file_free(cb_config_file *f)
     memset(f, 0, sizeof *f);
 }
 
+#define CB_CONFIG_SECTION_MAX 49 /* libinih's MAX_SECTION (50) less the NUL */
+
 int cb_config_file_load(const char *path, cb_config_file *out, cb_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -194,6 +196,20 @@ int cb_config_file_load(const char *path, cb_config_file *out, cb_error *err)
         fclose(fp);
         return cb_fail(err, CB_ERR_NOMEM, "out of memory");
     }
+    /* libinih keeps 49 characters of a section name and drops the rest silently: a
+     * longer [model LABEL] would be found under another name, so refuse it here. */
+    char buf[4096];
+    for (int no = 1; fgets(buf, sizeof buf, fp); no++) {
+        const char *p = buf + strspn(buf, " \t"), *end = strchr(p, ']');
+        if (*p == '[' && end && end - p - 1 > CB_CONFIG_SECTION_MAX) {
+            fclose(fp);
+            int rc = cb_fail(err, CB_ERR_PARSE, "%s: line %d: a section name of %d characters (at most %d)", path, no,
+                             (int)(end - p - 1), CB_CONFIG_SECTION_MAX);
+            cb_config_file_free(out);
+            return rc;
+        }
+    }
+    rewind(fp);
     ini_state s = {out, err, CB_OK};
     int line = ini_parse_file(fp, on_ini_line, &s);
     fclose(fp);
