@@ -179,11 +179,44 @@ static void test_unparseable_marked(void **state)
     cb_config_free(&c);
 }
 
+/* Constrained CSP decoding, walked along a target's own token sequence: every true token
+ * stays allowed, an element line allows only the prompt's next element, and after the
+ * last coordinate only <eos>. */
+static void test_constrained_grammar(void **state)
+{
+    (void)state;
+    cb_error err;
+    for (int i = 0; i < N_CRYSTALS; i++) {
+        const cb_crystal *x = &g_set.items[i];
+        int tok[128], n;
+        assert_int_equal(cb_text_encode(x, 0, tok, 127, &n, &err), CB_OK);
+        tok[n++] = CB_TOK_EOS;
+        text_grammar g;
+        text_grammar_start(&g, x);
+        int elements = 0;
+        for (int t = 0; t < n; t++) {
+            float logits[CB_TOK_VOCAB];
+            for (int k = 0; k < CB_TOK_VOCAB; k++) logits[k] = 0;
+            text_grammar_mask(&g, logits);
+            if (logits[tok[t]] != 0) fail_msg("crystal %d: token %d (%d) masked", i, t, tok[t]);
+            int allowed = 0;
+            for (int k = 0; k < CB_TOK_VOCAB; k++) allowed += logits[k] == 0;
+            int special = tok[t] == CB_TOK_EOS || tok[t] >= CB_TOK_ELEMENT1;
+            if (special) assert_int_equal(allowed, 1); /* forced */
+            else assert_int_equal(allowed, CB_TOK_VOCAB - 1 - (CB_TOK_VOCAB - CB_TOK_ELEMENT1));
+            elements += tok[t] >= CB_TOK_ELEMENT1;
+            text_grammar_advance(&g, tok[t]);
+        }
+        assert_int_equal(elements, x->n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_top_p),       cmocka_unit_test(test_sequences),
                                        cmocka_unit_test(test_training_lowers_loss),
                                        cmocka_unit_test(test_resume_is_exact), cmocka_unit_test(test_samples),
-                                       cmocka_unit_test(test_unparseable_marked)};
+                                       cmocka_unit_test(test_unparseable_marked),
+                                       cmocka_unit_test(test_constrained_grammar)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

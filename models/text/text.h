@@ -38,6 +38,7 @@ typedef struct text_config {
     double lr, lr_min, weight_decay, beta2, clip, ema_decay;
     long val_every, val_max;
     double temperature, top_p;
+    int constrained;        /* CSP: element lines and <eos> forced by the prompt's composition */
     long max_atoms;         /* parsed samples with more atoms are unparseable */
     long sample_threads;
     uint64_t seed;
@@ -66,6 +67,20 @@ int text_sequence(const text_config *c, const cb_crystal *crystal, unsigned task
                   int *n, int *prompt, cb_error *err);
 
 int text_sample(text_model *m, const cb_crystal *targets, size_t n, cb_rng *rng, cb_crystal *out, cb_error *err);
+
+/* Constrained CSP decoding (models.md §5.5, `constrained = 1`): the element lines follow
+ * the prompt's composition (ascending Z, exact counts) and <eos> comes right after the
+ * last atom's third coordinate; element tokens and <eos> are masked everywhere else.
+ * Lines are counted by "\n": 0 lengths, 1 angles, then element and coordinate lines.
+ * start → (mask the logits, pick a token, advance)… */
+typedef struct text_grammar {
+    int order[CB_TEXT_MAX_Z + 100]; /* the element tokens the atoms must carry, in order */
+    int n_atoms, line, in_line;     /* atoms to write; the current line and its tokens so far */
+} text_grammar;
+
+void text_grammar_start(text_grammar *g, const cb_crystal *target);
+void text_grammar_mask(const text_grammar *g, float *logits);
+void text_grammar_advance(text_grammar *g, int tok);
 
 /* Samples a token from logits[V] at temperature t with nucleus p (models.md §5.5: divide
  * by t, softmax, keep the smallest most-likely prefix whose mass reaches p, renormalise). */

@@ -10,7 +10,9 @@
  *   weight_decay = 0.1 (2-D weights only), beta2 = 0.95, clip = 1 (global norm),
  *   ema_decay = 0 (no EMA: the weights themselves)
  *   val_every = 1, val_max = 512
- *   temperature = 0.9, top_p = 0.9, max_atoms = 100, sample_threads = 2, seed = 42 */
+ *   temperature = 0.9, top_p = 0.9, max_atoms = 100, sample_threads = 2, seed = 42
+ *   constrained = 0     CSP decoding: 0 reference-like (unconstrained), 1 the prompt's
+ *                       elements and atom count forced (models.md §5.5) */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,7 +35,7 @@ int text_config_read(const cb_config *cfg, unsigned task, text_config *out, cb_e
                                         "cell",     "translate", "csp_fraction", "batch",       "epochs",
                                         "warmup",   "lr",        "lr_min",      "weight_decay", "beta2",
                                         "clip",     "ema_decay", "val_every",   "val_max",      "temperature",
-                                        "top_p",    "max_atoms", "sample_threads", "seed",      NULL};
+                                        "top_p",    "max_atoms", "sample_threads", "seed",      "constrained", NULL};
     memset(out, 0, sizeof *out);
     if (task != CB_TASK_CSP && task != CB_TASK_DNG)
         return cb_fail(err, CB_ERR_USAGE, "%s: text: unknown task %u", cfg->source, task);
@@ -64,12 +66,15 @@ int text_config_read(const cb_config *cfg, unsigned task, text_config *out, cb_e
     if (!rc) rc = cb_config_long(cfg, "max_atoms", 100, 1, 1000, &out->max_atoms, err);
     if (!rc) rc = cb_config_long(cfg, "sample_threads", 2, 1, 256, &out->sample_threads, err);
     if (!rc) rc = cb_config_long(cfg, "seed", 42, 0, 0x7fffffffL, &seed, err);
+    long constrained;
+    if (!rc) rc = cb_config_long(cfg, "constrained", 0, 0, 1, &constrained, err);
     if (rc) return rc;
     if (out->lr_min > out->lr)
         return cb_fail(err, CB_ERR_USAGE, "%s: text: lr_min %g is above lr %g", cfg->source, out->lr_min, out->lr);
     out->gpt = (cb_gpt_config){.vocab = CB_TOK_VOCAB, .ctx = (int)ctx, .d = (int)d, .layers = (int)layers,
                                .heads = (int)heads};
     out->translate = (int)translate;
+    out->constrained = (int)constrained;
     out->seed = (uint64_t)seed;
     rc = cb_gpt_config_check(&out->gpt, err);
     if (rc) cb_error_prefix(err, "%s", cfg->source);

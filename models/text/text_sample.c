@@ -9,6 +9,9 @@
  * (every other sample carries it empty), so scoring reports the parse rate.  Nothing is
  * resampled.
  *
+ * With constrained = 1, CSP decoding follows the prompt's composition (grammar below);
+ * the default is the reference-like unconstrained decoding.
+ *
  * Each crystal draws from its own stream, seeded from the caller's rng in order before
  * any decoding, and is decoded alone: the same crystals for any number of workers and
  * any chunking. */
@@ -91,6 +94,37 @@ static int same_atoms(const cb_crystal *a, const cb_crystal *b)
     return 1;
 }
 
+void text_grammar_start(text_grammar *g, const cb_crystal *target)
+{
+    memset(g, 0, sizeof *g);
+    for (int z = 1; z <= CB_TEXT_MAX_Z; z++)
+        for (int i = 0; i < target->n && g->n_atoms < (int)(sizeof g->order / sizeof g->order[0]); i++)
+            if (target->z[i] == z) g->order[g->n_atoms++] = CB_TOK_ELEMENT1 + z - 1;
+}
+
+void text_grammar_mask(const text_grammar *g, float *logits)
+{
+    int atom = (g->line - 2) / 2, element_line = g->line >= 2 && g->line % 2 == 0;
+    int forced = -1;
+    if (element_line && g->in_line == 0 && atom < g->n_atoms) forced = g->order[atom];
+    /* the last atom's coordinate line: "c c c" is 5 tokens, then <eos> */
+    if (!element_line && g->line >= 3 && atom == g->n_atoms - 1 && g->in_line == 5) forced = CB_TOK_EOS;
+    for (int k = 0; k < CB_TOK_VOCAB; k++) {
+        int special = k == CB_TOK_EOS || k >= CB_TOK_ELEMENT1;
+        if (forced >= 0 ? k != forced : special) logits[k] = -INFINITY;
+    }
+}
+
+void text_grammar_advance(text_grammar *g, int tok)
+{
+    if (tok == CB_TOK_NL) {
+        g->line++;
+        g->in_line = 0;
+    } else {
+        g->in_line++;
+    }
+}
+
 static int sample_one(void *ctx, int k, size_t i, cb_error *err)
 {
     sampler *s = ctx;
@@ -113,8 +147,12 @@ static int sample_one(void *ctx, int k, size_t i, cb_error *err)
     sl->kv.len = 0;
     for (int t = 0; t < n && !rc; t++) rc = cb_gpt_step(&m->gpt, m->gpt.p.ema, &sl->kv, sl->tokens[t], sl->logits, err);
     int ended = 0;
+    text_grammar g = {0};
+    if (target && c->constrained) text_grammar_start(&g, target);
     while (!rc && n < ctx_len) {
+        if (target && c->constrained) text_grammar_mask(&g, sl->logits);
         int tok = text_pick(sl->logits, CB_TOK_VOCAB, c->temperature, c->top_p, &rng);
+        if (target && c->constrained) text_grammar_advance(&g, tok);
         if (tok == CB_TOK_EOS) {
             ended = 1;
             break;
