@@ -154,6 +154,10 @@ int cdvae_encode(cdvae_net *net, const float *w, cdvae_batch *b, const cdvae_exa
 /* The decoder on the batch laid out in b->dec with b->z, b->sigma and b->L_use filled:
  * writes b->dec_coord (fractional outputs) and, DNG, b->dec_types. */
 int cdvae_decode(cdvae_net *net, const float *w, cdvae_batch *b, cb_error *err);
+/* The cell fc_lattice's standardised output std6 gives for n atoms (the scaler undone,
+ * lengths times n^{1/3}) into L, or 0 when it is no usable cell: a length under 0.1 Å,
+ * a non-finite value, or a volume under 1e-3 Å³.  Training and sampling both use it. */
+int cdvae_predicted_cell(const cdvae_net *net, const float *std6, int n, double L[3][3]);
 /* The heads on b->z (n crystals). */
 void cdvae_heads(const cdvae_net *net, const float *w, cdvae_batch *b, int n);
 /* Grows b for n crystals of `nodes` atoms in all. */

@@ -16,6 +16,7 @@
 
 #include "crystalbench/crystal.h"
 #include "crystalbench/reduce.h"
+#include "../flowmm/manifold.h"
 #include "cdvae.h"
 
 void cdvae_batch_init(cdvae_batch *b)
@@ -205,21 +206,15 @@ static int usable_cell(const double params[6], double L[3][3])
     return fabs(cb_lattice_volume(L)) > 1e-3;
 }
 
-/* The cell of the lattice head's standardised output for n atoms. */
-static int predicted_cell(const cdvae_net *net, const float *std6, int n, double params[6], double L[3][3])
+int cdvae_predicted_cell(const cdvae_net *net, const float *std6, int n, double L[3][3])
 {
+    double params[6];
     double s = cbrt((double)n);
     for (int k = 0; k < 6; k++) {
         double v = std6[k] * net->scaler.std[k] + net->scaler.mean[k];
         params[k] = k < 3 ? v * s : v;
     }
     return usable_cell(params, L);
-}
-
-static double wrap01(double x)
-{
-    double f = x - floor(x);
-    return f >= 1.0 ? 0.0 : f;
 }
 
 /* Minimum-image Cartesian vector from f_from to f_to in L (27 images). */
@@ -278,8 +273,8 @@ int cdvae_loss(cdvae_net *net, const float *w, cdvae_batch *b, const cdvae_examp
     cb_cspnet_batch *d = &b->dec;
     for (int g = 0; g < n; g++) {
         const cdvae_example *e = ex[g];
-        double params[6], L[3][3];
-        int pred = !teacher && predicted_cell(net, b->la_out + 6 * g, e->n, params, L);
+        double L[3][3];
+        int pred = !teacher && cdvae_predicted_cell(net, b->la_out + 6 * g, e->n, L);
         memcpy(b->L_use[g], pred ? L : e->lattice, sizeof L);
         for (int k = 0; k < 6; k++) d->lat_in[6 * g + k] = pred ? b->la_out[6 * g + k] : (float)e->scaled_std[k];
         b->sigma[g] = cdvae_sigma((int)cb_rng_below(rng, (uint64_t)c->n_sigmas), c->n_sigmas, c->sigma_begin,
@@ -307,7 +302,7 @@ int cdvae_loss(cdvae_net *net, const float *w, cdvae_batch *b, const cdvae_examp
             for (int k = 0; k < 3; k++) eps[k] = cb_rng_normal(rng);
             for (int k = 0; k < 3; k++) r[k] += b->sigma[g] * eps[k];
             cb_lattice_dot_vec(inv, r, fn); /* r·L⁻¹ as a row vector */
-            for (int k = 0; k < 3; k++) d->frac[3 * row + k] = (float)(fn[k] = wrap01(fn[k]));
+            for (int k = 0; k < 3; k++) d->frac[3 * row + k] = (float)(fn[k] = cb_flowmm_wrap01(fn[k]));
             /* the target, in the true cell: Δ/σ from the noisy position back to the atom */
             double delta[3];
             min_image(e->f[i], fn, e->lattice, delta);

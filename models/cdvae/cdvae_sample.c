@@ -74,28 +74,6 @@ static int argmax(const float *x, int n)
     return best;
 }
 
-/* The cell of fc_lattice's output for n atoms, or 0 when it is not one. */
-static int head_cell(const cdvae_net *net, const float *std6, int n, double L[3][3])
-{
-    double params[6], s = cbrt((double)n);
-    for (int k = 0; k < 6; k++) {
-        double v = std6[k] * net->scaler.std[k] + net->scaler.mean[k];
-        params[k] = k < 3 ? v * s : v;
-        if (!isfinite(params[k])) return 0;
-    }
-    if (params[0] < 0.1 || params[1] < 0.1 || params[2] < 0.1) return 0;
-    cb_lattice_from_parameters(params, L);
-    for (int i = 0; i < 9; i++)
-        if (!isfinite(L[i / 3][i % 3])) return 0;
-    return fabs(cb_lattice_volume(L)) > 1e-3;
-}
-
-static double wrap01(double x)
-{
-    double f = x - floor(x);
-    return f >= 1.0 ? 0.0 : f;
-}
-
 /* z, N, the cell and the starting types of crystal i; 0 when its cell is unusable. */
 static int start(slot *s, const cb_crystal *target, cb_rng *rng, int *na, double L[3][3], cb_error *err)
 {
@@ -132,7 +110,7 @@ static int start(slot *s, const cb_crystal *target, cb_rng *rng, int *na, double
         for (int k = 0; k < CDVAE_CLASSES; k++) p[k] /= sum;
         cdvae_sample_composition(p, *na, rng, s->types);
     }
-    return head_cell(net, b->la_out, *na, L) ? CB_OK : CB_ERR_INVALID;
+    return cdvae_predicted_cell(net, b->la_out, *na, L) ? CB_OK : CB_ERR_INVALID;
 }
 
 static int langevin(slot *s, int na, const double L[3][3], cb_rng *rng, cb_error *err)
@@ -171,7 +149,7 @@ static int langevin(slot *s, int na, const double L[3][3], cb_rng *rng, cb_error
                 }
                 double fn[3];
                 cb_lattice_dot_vec(inv, r, fn);
-                for (int k = 0; k < 3; k++) s->f[i][k] = wrap01(fn[k]);
+                for (int k = 0; k < 3; k++) s->f[i][k] = cb_flowmm_wrap01(fn[k]);
                 if (dng) s->types[i] = argmax(b->dec_types + (size_t)i * CDVAE_CLASSES, CDVAE_CLASSES) + 1;
             }
         }

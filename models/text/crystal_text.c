@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crystalbench/elements.h"
+#include "../flowmm/manifold.h"
 
 const char *cb_text_token(int tok)
 {
@@ -22,12 +23,6 @@ const char *cb_text_token(int tok)
         return coords[k];
     }
     return cb_element_symbol(tok - CB_TOK_ELEMENT1 + 1);
-}
-
-static double wrap01(double x)
-{
-    double f = x - floor(x);
-    return f >= 1.0 ? 0.0 : f;
 }
 
 int cb_text_sorted(const cb_crystal *c, cb_crystal *out, cb_error *err)
@@ -108,7 +103,7 @@ static int emit(const cb_crystal *c, int angle_trunc, sink *s, cb_error *err)
         for (int k = 0; k < 3; k++) {
             if (k) put(s, CB_TOK_SPACE);
             /* the coordinate as "%.2f" prints it (0.995 and above print "1.00") */
-            snprintf(buf, sizeof buf, "%.2f", wrap01(sorted.frac[i][k]));
+            snprintf(buf, sizeof buf, "%.2f", cb_flowmm_wrap01(sorted.frac[i][k]));
             put(s, CB_TOK_COORD0 + (buf[0] - '0') * 100 + (buf[2] - '0') * 10 + (buf[3] - '0'));
         }
     }
@@ -265,7 +260,7 @@ int cb_text_parse(const char *text, int max_atoms, cb_crystal *out, cb_error *er
                 rc = cb_fail(err, CB_ERR_INVALID, "text: atom %d's coordinates are not three numbers", i + 1);
             else {
                 out->z[i] = z;
-                for (int k = 0; k < 3; k++) out->frac[i][k] = wrap01(f[k]);
+                for (int k = 0; k < 3; k++) out->frac[i][k] = cb_flowmm_wrap01(f[k]);
             }
         }
         for (int i = 0; i < n && !rc; i++)
