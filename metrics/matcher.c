@@ -148,6 +148,12 @@ int cb_match_rms_dist_prepared(const cb_matcher_opts *o, const cb_match_prepared
     return compare(o, s1, s2, MATCH_RMS, out, err);
 }
 
+int cb_match_rms_dist_in_order(const cb_matcher_opts *o, const cb_match_prepared *s1, const cb_match_prepared *s2,
+                               cb_match_result *out, cb_error *err)
+{
+    return compare(o, s1, s2, MATCH_RMS_IN_ORDER, out, err);
+}
+
 static int same_fractional_composition(const cb_match_prepared *p1, const cb_match_prepared *p2)
 {
     int k = p1->n_elems;

@@ -18,8 +18,11 @@ struct cb_match_prepared {
 };
 
 /* What a strict match is asked for: get_rms_dist (minimise the RMS over every lattice
- * mapping and translation) or fit (stop at the first max distance below stol). */
-typedef enum match_mode { MATCH_RMS = 0, MATCH_FIT = 1 } match_mode;
+ * mapping and translation) or fit (stop at the first max distance below stol).
+ * MATCH_RMS_IN_ORDER is get_rms_dist scored plainly in pymatgen's order, without the
+ * first pass that looks for an exact match (matcher_strict.c): the same result by
+ * construction, kept as the reference tests hold the two-pass search to, bit for bit. */
+typedef enum match_mode { MATCH_RMS = 0, MATCH_FIT = 1, MATCH_RMS_IN_ORDER = 2 } match_mode;
 
 /* _strict_match(A, B): A and B already scaled (their lattices are the matched ones),
  * same number of sites.  On success out->matched tells whether a match under stol was
@@ -28,6 +31,10 @@ typedef enum match_mode { MATCH_RMS = 0, MATCH_FIT = 1 } match_mode;
  * and rms / max_dist describe that one. */
 int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crystal *b, match_mode mode,
                     cb_match_result *out, cb_error *err);
+
+/* cb_match_rms_dist_prepared with MATCH_RMS_IN_ORDER (tests). */
+int cb_match_rms_dist_in_order(const cb_matcher_opts *o, const cb_match_prepared *s1, const cb_match_prepared *s2,
+                               cb_match_result *out, cb_error *err);
 
 /* ---- shortest vectors on the average lattice (matcher_pbc.c) ---- */
 

@@ -9,7 +9,20 @@
  *       keep the smallest value (strict <), stop early below 1e-5 (or at the first
  *       value below stol for fit).
  * Per mapping, what does not depend on the translation (A's LLL coordinates, the 27
- * images) is computed once; all scratch is allocated once per call. */
+ * images) is computed once; all scratch is allocated once per call.
+ *
+ * Two passes (get_rms_dist).  pymatgen's search ends at the first score below 1e-5, so
+ * when the structures are the same up to a symmetry, translation or re-basing, the
+ * answer is that first exact score, and every mapping before it is scored in full only
+ * to lose.  The first pass scores only the mappings that a cheap test
+ * (could_be_exact) cannot rule out of holding such a score, recording their scores, and
+ * stops at the first one below 1e-5: no earlier mapping could have reached it, so
+ * pymatgen stops there too, with the same (mapping, translation) and the same bits.
+ * If no score below 1e-5 turns up, the second pass goes through every mapping in
+ * order, replaying the recorded scores and scoring the deferred mappings, under
+ * pymatgen's update rule.  Scores are never NaN (every input is finite and every
+ * distance bounded), so the rule's strict < sees the same sequence either way.  fit
+ * stops at its first score below stol and keeps the one pass. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +31,28 @@
 #include "../core/npmath.h"
 #include "lap.h"
 #include "matcher_internal.h"
+
+/* get_rms_dist stops at the first score below this (pymatgen's `val < 1e-5`). */
+#define EXACT_MATCH 1e-5
+
+/* What one lattice mapping fixes for all its translations. */
+typedef struct mapping_frame {
+    double avg[3][3]; /* the average lattice the distances are measured in */
+    double norm;      /* (n / V(avg))^(1/3) */
+    double frac_tol[3];
+} mapping_frame;
+
+/* One scored (mapping, translation). */
+typedef struct scored {
+    double val, rms, max; /* val: what the search minimises (rms, or max for fit) */
+} scored;
+
+/* A mapping met in get_rms_dist's first pass: its scores are s->scored[first ..
+ * first + count), or count = -1 when it was deferred. */
+typedef struct seen_mapping {
+    cb_lattice_map map;
+    int first, count;
+} seen_mapping;
 
 typedef struct strict_ctx {
     const cb_matcher_opts *o;
@@ -38,9 +73,15 @@ typedef struct strict_ctx {
     double *dist;            /* n: normalised distances */
     int *sol;                /* n: the assignment */
     cb_lap lap;
+    /* get_rms_dist's two passes */
+    seen_mapping *seen;
+    int n_seen, cap_seen;
+    scored *scored;
+    int n_scored, cap_scored;
+    int exact; /* the first pass found a score below EXACT_MATCH */
     /* result */
     int have_best;
-    double best_val, best_rms, best_max;
+    scored best;
     int rc;
     cb_error *err;
 } strict_ctx;
@@ -132,7 +173,7 @@ static int cart_dists(strict_ctx *s, const cb_match_lll *m, double norm, double 
     }
     *rms = sqrt(cb_match_sumsq(s->dist, n)) / pow((double)n, 0.5);
     *maxd = mx;
-    *val = s->mode == MATCH_RMS ? *rms : mx;
+    *val = s->mode == MATCH_FIT ? mx : *rms;
     return CB_OK;
 }
 
@@ -144,33 +185,102 @@ static long long idet3(const int a[3][3])
     return a[0][0] * p - a[0][1] * q + a[0][2] * r;
 }
 
-static int on_mapping(const cb_lattice_map *map, void *ctx)
+/* Sets up one lattice mapping: s->fa, the average lattice, norm and frac_tol.  1: the
+ * mapping is skipped (|det S| != 1, or a degenerate average); -1: error (s->rc set). */
+static int frame_mapping(strict_ctx *s, const cb_lattice_map *map, mapping_frame *f)
 {
-    strict_ctx *s = ctx;
     long long det = idet3(map->scale);
-    if (det != 1 && det != -1) return 0; /* abs(abs(det(S)) - 1) < 0.5 */
+    if (det != 1 && det != -1) return 1; /* abs(abs(det(S)) - 1) < 0.5 */
     int n = s->n;
 
     /* fc = l.get_fractional_coords(cart(A)); fc -= floor(fc) */
     double inv[3][3];
     if (cb_lattice_inv(map->lattice, inv)) {
         s->rc = cb_fail(s->err, CB_ERR_INVALID, "matcher: singular mapped lattice");
-        return 1;
+        return -1;
     }
     cb_lattice_dot_rows(inv, (const double(*)[3])s->cc, n, s->fa);
     for (int i = 0; i < n; i++)
         for (int k = 0; k < 3; k++) s->fa[i][k] -= floor(s->fa[i][k]);
 
     /* avg_l = from_parameters((params(l) + params(B)) / 2) */
-    double pl[6], pavg[6], avg[3][3];
+    double pl[6], pavg[6];
     cb_lattice_parameters(map->lattice, pl);
     for (int k = 0; k < 6; k++) pavg[k] = (pl[k] + s->pb[k]) / 2;
-    cb_lattice_from_parameters(pavg, avg);
-    double norm = pow((double)n / cb_lattice_volume(avg), 1.0 / 3.0);
-    double abc[3], frac_tol[3];
-    if (reciprocal_abc(avg, abc)) return 0; /* degenerate average: numpy would raise; no match here */
-    for (int k = 0; k < 3; k++) frac_tol[k] = abc[k] * s->o->stol / (M_PI * norm);
+    cb_lattice_from_parameters(pavg, f->avg);
+    f->norm = pow((double)n / cb_lattice_volume(f->avg), 1.0 / 3.0);
+    double abc[3];
+    if (reciprocal_abc(f->avg, abc)) return 1; /* degenerate average: numpy would raise; no match here */
+    for (int k = 0; k < 3; k++) f->frac_tol[k] = abc[k] * s->o->stol / (M_PI * f->norm);
+    return 0;
+}
 
+/* Whether some translation of this mapping could score below EXACT_MATCH (get_rms_dist
+ * only; see "Two passes" at the top of this file).  A score v < 1e-5 means every normalised
+ * distance is below √n · 1e-5, so every assigned vector lies within r = √n · 1e-5 / norm
+ * of their mean m.  B_sb + t sits on A_ta, so m is within r of A_j − A_ta (plus a lattice
+ * vector) for the site j that B_sb is assigned to, an A site of its species; then every
+ * B_i + t + A_j − A_ta = B_i + t_j is within 2r of an allowed A site, t_j being this
+ * mapping's translation candidate for j.  So if no candidate t_j puts every B site
+ * within 2r of an allowed A site, no translation of the mapping scores below 1e-5.  The
+ * test is per axis in the average lattice's fractional coordinates (a Cartesian
+ * distance d moves coordinate k by at most d · |b_k| / 2π, which frac_tol's formula
+ * already holds), widened far beyond rounding: a wrong "maybe" costs time, never bits. */
+static int could_be_exact(const strict_ctx *s, const mapping_frame *f)
+{
+    int n = s->n;
+    double widen = sqrt((double)n) * EXACT_MATCH / s->o->stol * (1 + 1e-6), tol[3];
+    for (int k = 0; k < 3; k++) tol[k] = f->frac_tol[k] * widen + 1e-9;
+    const double *fb_ref = s->b->frac[s->sb];
+    for (int tj = 0; tj < s->n_ta; tj++) {
+        const double *fa_t = s->fa[s->ta[tj]];
+        double t[3] = {fa_t[0] - fb_ref[0], fa_t[1] - fb_ref[1], fa_t[2] - fb_ref[2]};
+        int all_near = 1;
+        for (int i = 0; i < n && all_near; i++) {
+            if (i == s->sb) continue; /* on A_j by construction */
+            double p[3] = {s->b->frac[i][0] + t[0], s->b->frac[i][1] + t[1], s->b->frac[i][2] + t[2]};
+            const unsigned char *mrow = s->mask + (size_t)i * (size_t)n;
+            int near = 0;
+            for (int k = 0; k < n && !near; k++)
+                near = !mrow[k] && int_dist(p[0] - s->fa[k][0]) <= tol[0] &&
+                       int_dist(p[1] - s->fa[k][1]) <= tol[1] && int_dist(p[2] - s->fa[k][2]) <= tol[2];
+            all_near = near;
+        }
+        if (all_near) return 1;
+    }
+    return 0;
+}
+
+/* The search's update rule: a strictly smaller value replaces the best; 1 when the
+ * search stops here. */
+static int consider(strict_ctx *s, const scored *c)
+{
+    if (s->have_best && !(c->val < s->best.val)) return 0;
+    s->have_best = 1;
+    s->best = *c;
+    return (s->mode == MATCH_FIT || c->val < EXACT_MATCH) && c->val < s->o->stol;
+}
+
+static int push_scored(strict_ctx *s, const scored *c)
+{
+    if (s->n_scored == s->cap_scored) {
+        int cap = s->cap_scored ? 2 * s->cap_scored : 64;
+        scored *p = realloc(s->scored, (size_t)cap * sizeof *p);
+        if (!p) return s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for scored translations");
+        s->scored = p;
+        s->cap_scored = cap;
+    }
+    s->scored[s->n_scored++] = *c;
+    return CB_OK;
+}
+
+/* Scores the mapping's translations in order: each candidate putting an A site of B's
+ * rarest species onto B_sb, prefiltered by is_coord_subset_pbc.  record = 0: through
+ * consider(); record = 1 (first pass): kept in s->scored for the replay, and the search
+ * stops at the first score below EXACT_MATCH (and stol).  1: the search stops; -1: error. */
+static int score_translations(strict_ctx *s, const mapping_frame *f, int record)
+{
+    int n = s->n;
     cb_match_lll m;
     int have_lll = 0;
     const double *fb_ref = s->b->frac[s->sb];
@@ -179,23 +289,87 @@ static int on_mapping(const cb_lattice_map *map, void *ctx)
         double t[3] = {fa_t[0] - fb_ref[0], fa_t[1] - fb_ref[1], fa_t[2] - fb_ref[2]};
         for (int i = 0; i < n; i++)
             for (int k = 0; k < 3; k++) s->fbt[i][k] = s->b->frac[i][k] + t[k];
-        if (!coord_subset(s, frac_tol)) continue;
+        if (!coord_subset(s, f->frac_tol)) continue;
         if (!have_lll) {
-            if ((s->rc = cb_match_lll_init(&m, avg, s->o->stol, norm, s->err))) return 1;
+            if ((s->rc = cb_match_lll_init(&m, (const double(*)[3])f->avg, s->o->stol, f->norm, s->err))) return -1;
             cb_match_lll_side(&m, (const double(*)[3])s->fa, n, s->sa_side.g, s->sa_side.w, s->sa_side.c);
             have_lll = 1;
         }
-        double val, rms, maxd;
-        if ((s->rc = cart_dists(s, &m, norm, &val, &rms, &maxd))) return 1;
-        if (!s->have_best || val < s->best_val) {
-            s->have_best = 1;
-            s->best_val = val;
-            s->best_rms = rms;
-            s->best_max = maxd;
-            if ((s->mode == MATCH_FIT || val < 1e-5) && val < s->o->stol) return 1; /* early exit */
+        scored c;
+        if ((s->rc = cart_dists(s, &m, f->norm, &c.val, &c.rms, &c.max))) return -1;
+        if (!record) {
+            if (consider(s, &c)) return 1;
+        } else {
+            if (push_scored(s, &c)) return -1;
+            if (c.val < EXACT_MATCH && c.val < s->o->stol) {
+                s->have_best = 1;
+                s->best = c;
+                return 1;
+            }
         }
     }
     return 0;
+}
+
+/* fit (and MATCH_RMS_IN_ORDER): every mapping scored in order. */
+static int on_mapping_in_order(const cb_lattice_map *map, void *ctx)
+{
+    strict_ctx *s = ctx;
+    mapping_frame f;
+    int rc = frame_mapping(s, map, &f);
+    if (rc) return rc < 0;
+    return score_translations(s, &f, 0) != 0;
+}
+
+/* get_rms_dist, first pass: mappings that could hold an exact match are scored (and
+ * recorded), the others deferred. */
+static int on_mapping_first_pass(const cb_lattice_map *map, void *ctx)
+{
+    strict_ctx *s = ctx;
+    mapping_frame f;
+    int rc = frame_mapping(s, map, &f);
+    if (rc) return rc < 0;
+    if (s->n_seen == s->cap_seen) {
+        int cap = s->cap_seen ? 2 * s->cap_seen : 16;
+        seen_mapping *p = realloc(s->seen, (size_t)cap * sizeof *p);
+        if (!p) {
+            s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for lattice mappings");
+            return 1;
+        }
+        s->seen = p;
+        s->cap_seen = cap;
+    }
+    seen_mapping *sm = &s->seen[s->n_seen++];
+    sm->map = *map;
+    sm->first = s->n_scored;
+    sm->count = -1;
+    if (!could_be_exact(s, &f)) return 0;
+    rc = score_translations(s, &f, 1);
+    sm->count = s->n_scored - sm->first;
+    if (rc > 0) s->exact = 1;
+    return rc != 0;
+}
+
+/* get_rms_dist, second pass (no exact match anywhere): every mapping in order, the
+ * recorded ones replayed, the deferred ones scored now. */
+static int replay(strict_ctx *s)
+{
+    for (int k = 0; k < s->n_seen; k++) {
+        const seen_mapping *sm = &s->seen[k];
+        if (sm->count >= 0) {
+            for (int c = 0; c < sm->count; c++)
+                if (consider(s, &s->scored[sm->first + c])) return CB_OK;
+            continue;
+        }
+        mapping_frame f;
+        int rc = frame_mapping(s, &sm->map, &f);
+        if (rc < 0) return s->rc;
+        if (rc > 0) continue;
+        rc = score_translations(s, &f, 0);
+        if (rc < 0) return s->rc;
+        if (rc > 0) return CB_OK;
+    }
+    return CB_OK;
 }
 
 static int alloc_ctx(strict_ctx *s, int n)
@@ -227,6 +401,8 @@ static void free_ctx(strict_ctx *s)
     free(s->d2);
     free(s->image);
     free(s->cc);
+    free(s->seen);
+    free(s->scored);
     cb_lap_free(&s->lap);
 }
 
@@ -283,12 +459,14 @@ int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crys
     for (int i = 0; i < n; i++) cb_lattice_dot_vec(a->lattice, a->frac[i], s.cc[i]); /* site.coords */
     cb_lattice_parameters(b->lattice, s.pb);
 
-    int rc = cb_lattice_mappings_each(a->lattice, b->lattice, o->ltol, o->angle_tol, on_mapping, &s, err);
+    int rc = cb_lattice_mappings_each(a->lattice, b->lattice, o->ltol, o->angle_tol,
+                                      mode == MATCH_RMS ? on_mapping_first_pass : on_mapping_in_order, &s, err);
     if (!rc) rc = s.rc;
-    if (!rc && s.have_best && s.best_val < o->stol) {
+    if (!rc && mode == MATCH_RMS && !s.exact) rc = replay(&s);
+    if (!rc && s.have_best && s.best.val < o->stol) {
         out->matched = 1;
-        out->rms = s.best_rms;
-        out->max_dist = s.best_max;
+        out->rms = s.best.rms;
+        out->max_dist = s.best.max;
     }
     free_ctx(&s);
     return rc;

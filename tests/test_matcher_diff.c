@@ -13,7 +13,8 @@
  * (matched or not), and when both matched |Δrms| and |Δmax_dist| must be <= 1e-5.
  * Regressions must all agree; the generated pairs must agree on >= 99.9% (every
  * disagreement is printed with both structures, in the pair-file format, so it can be
- * studied or pasted into the regression list). */
+ * studied or pasted into the regression list).  On every pair, get_rms_dist's two-pass
+ * search must also give the plain in-order search's result bit for bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../metrics/matcher_internal.h"
 #include "crystalbench/matcher.h"
 #include "crystalbench/progress.h"
 #include "matcher_pairs.h"
@@ -42,9 +44,24 @@ typedef struct verdict {
     cb_match_result rms;    /* cb_match_rms_dist */
     int fit;                /* cb_match_fit */
     int rms_decision_differs, fit_differs, value_differs;
+    int two_pass_differs;   /* cb_match_rms_dist vs cb_match_rms_dist_in_order, bitwise */
     double d_rms, d_max;    /* |Δ| when both matched */
     double t_rms, t_fit;    /* seconds */
 } verdict;
+
+/* Whether the in-order search gives another result than r (bitwise). */
+static int two_pass_differs(const cb_matcher_opts *o, const mp_pair *p, const cb_match_result *r)
+{
+    cb_match_prepared *p1 = NULL, *p2 = NULL;
+    cb_match_result one;
+    int differs = cb_match_prepare(o, &p->s[0], &p1, NULL) || cb_match_prepare(o, &p->s[1], &p2, NULL) ||
+                  cb_match_rms_dist_in_order(o, p1, p2, &one, NULL) || one.matched != r->matched ||
+                  (one.matched && (memcmp(&one.rms, &r->rms, sizeof one.rms) != 0 ||
+                                   memcmp(&one.max_dist, &r->max_dist, sizeof one.rms) != 0));
+    cb_match_prepared_free(p1);
+    cb_match_prepared_free(p2);
+    return differs;
+}
 
 static void judge(const cb_matcher_opts *o, const mp_pair *p, verdict *v)
 {
@@ -63,6 +80,7 @@ static void judge(const cb_matcher_opts *o, const mp_pair *p, verdict *v)
         v->rms_decision_differs = v->fit_differs = 1;
         return;
     }
+    v->two_pass_differs = two_pass_differs(o, p, &v->rms);
     v->rms_decision_differs = !v->rms.matched != !p->py_matched;
     v->fit_differs = !v->fit != !p->py_fit;
     if (v->rms.matched && p->py_matched) {
@@ -87,6 +105,7 @@ static void print_disagreement(const mp_pair *p, const verdict *v)
             printf(" pymatgen rms None;");
         printf(" fit crystalbench %s pymatgen %s", v->fit ? "True" : "False", p->py_fit ? "True" : "False");
         if (v->value_differs) printf("; |drms| %.3g |dmax| %.3g", v->d_rms, v->d_max);
+        if (v->two_pass_differs) printf("; the in-order search gives another result");
     }
     printf("\n");
     mp_print_pair(stdout, p);
@@ -96,7 +115,7 @@ static void print_disagreement(const mp_pair *p, const verdict *v)
 typedef struct tally {
     char family[32];
     long pairs, py_errors, py_matched, py_fit;
-    long rms_decision_differs, fit_differs, both_matched, value_differs;
+    long rms_decision_differs, fit_differs, both_matched, value_differs, two_pass_differs;
     double max_d_rms, max_d_max, t_c, t_py;
 } tally;
 
@@ -121,6 +140,7 @@ static void add(tally *t, const mp_pair *p, const verdict *v)
     t->py_fit += p->py_fit;
     t->rms_decision_differs += v->rms_decision_differs;
     t->fit_differs += v->fit_differs;
+    t->two_pass_differs += v->two_pass_differs;
     if (!v->c_error && v->rms.matched && p->py_matched) {
         t->both_matched++;
         t->value_differs += v->value_differs;
@@ -135,9 +155,9 @@ static void print_tally(const tally *t)
 {
     long ok = t->pairs - t->py_errors;
     printf("%-11s %5ld pairs (%ld pymatgen errors), pymatgen matched %5ld fit %5ld | differ: rms decision %ld, "
-           "fit %ld, value %ld of %ld | max |drms| %.2g |dmax| %.2g | %.1f us",
+           "fit %ld, value %ld of %ld, two-pass %ld | max |drms| %.2g |dmax| %.2g | %.1f us",
            t->family, t->pairs, t->py_errors, t->py_matched, t->py_fit, t->rms_decision_differs, t->fit_differs,
-           t->value_differs, t->both_matched, t->max_d_rms, t->max_d_max, ok ? 1e6 * t->t_c / (double)ok : 0.0);
+           t->value_differs, t->both_matched, t->two_pass_differs, t->max_d_rms, t->max_d_max, ok ? 1e6 * t->t_c / (double)ok : 0.0);
     if (t->t_py > 0) printf(" vs pymatgen %.1f ms", 1e3 * t->t_py / (double)ok); /* regressions keep no times */
     printf(" per pair (rms_dist + fit)\n");
 }
@@ -157,7 +177,7 @@ static void run_pairs(const mp_pairs *ps, tally *total)
         if (p->py_error) {
             printf("pair %ld (%s): pymatgen raised %s; crystalbench %s\n", p->id, p->family, p->py_message,
                    v.c_error ? v.c_message : "did not");
-        } else if (v.rms_decision_differs || v.fit_differs || v.value_differs) {
+        } else if (v.rms_decision_differs || v.fit_differs || v.value_differs || v.two_pass_differs) {
             print_disagreement(p, &v);
         }
         add(tally_for(fam, &nf, 16, p->family), p, &v);
@@ -192,6 +212,7 @@ static void test_regressions(void **state)
     assert_int_equal(t.rms_decision_differs, 0);
     assert_int_equal(t.fit_differs, 0);
     assert_int_equal(t.value_differs, 0);
+    assert_int_equal(t.two_pass_differs, 0);
 }
 
 /* ---- 2. the generated pairs ---- */
@@ -266,6 +287,7 @@ static void test_diff(void **state)
     assert_true((double)(n - t.rms_decision_differs) >= MIN_AGREEMENT * (double)n);
     assert_true((double)(n - t.fit_differs) >= MIN_AGREEMENT * (double)n);
     assert_true((double)(t.both_matched - t.value_differs) >= MIN_AGREEMENT * (double)t.both_matched);
+    assert_int_equal(t.two_pass_differs, 0);
 }
 
 int main(void)
