@@ -28,12 +28,6 @@
 #define CB_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define CB_FMA_CLONES
-
-/* np.sum of a contiguous 1-D double array: the first element, plus the rest by
- * numpy's pairwise summation (8 partial sums per block of up to 128 elements, halves
- * above).  0 for n = 0. */
-double cb_np_sum(const double *a, size_t n);
-
 #endif
 
 /* ((x0·y0 + x1·y1) + x2·y2), elements sx / sy doubles apart. */

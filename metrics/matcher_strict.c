@@ -48,10 +48,12 @@ typedef struct scored {
 } scored;
 
 /* A mapping met in get_rms_dist's first pass: its scores are s->scored[first ..
- * first + count), or count = -1 when it was deferred. */
+ * first + count), or count = -1 when it was deferred, and then its frame and A's
+ * coordinates in it (s->fa_store[fa_at ..  fa_at + n)) are kept for the second pass. */
 typedef struct seen_mapping {
-    cb_lattice_map map;
+    mapping_frame frame;
     int first, count;
+    size_t fa_at;
 } seen_mapping;
 
 typedef struct strict_ctx {
@@ -76,6 +78,8 @@ typedef struct strict_ctx {
     /* get_rms_dist's two passes */
     seen_mapping *seen;
     int n_seen, cap_seen;
+    double (*fa_store)[3];
+    size_t n_fa_store, cap_fa_store; /* rows */
     scored *scored;
     int n_scored, cap_scored;
     int exact; /* the first pass found a score below EXACT_MATCH */
@@ -340,10 +344,27 @@ static int on_mapping_first_pass(const cb_lattice_map *map, void *ctx)
         s->cap_seen = cap;
     }
     seen_mapping *sm = &s->seen[s->n_seen++];
-    sm->map = *map;
     sm->first = s->n_scored;
     sm->count = -1;
-    if (!could_be_exact(s, &f)) return 0;
+    if (!could_be_exact(s, &f)) {
+        size_t n = (size_t)s->n;
+        if (s->n_fa_store + n > s->cap_fa_store) {
+            size_t cap = s->cap_fa_store ? 2 * s->cap_fa_store : 16 * n;
+            while (cap < s->n_fa_store + n) cap *= 2;
+            double(*p)[3] = realloc(s->fa_store, cap * sizeof *p);
+            if (!p) {
+                s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for lattice mappings");
+                return 1;
+            }
+            s->fa_store = p;
+            s->cap_fa_store = cap;
+        }
+        sm->frame = f;
+        sm->fa_at = s->n_fa_store;
+        memcpy(s->fa_store + s->n_fa_store, s->fa, n * sizeof *s->fa);
+        s->n_fa_store += n;
+        return 0;
+    }
     rc = score_translations(s, &f, 1);
     sm->count = s->n_scored - sm->first;
     if (rc > 0) s->exact = 1;
@@ -361,11 +382,8 @@ static int replay(strict_ctx *s)
                 if (consider(s, &s->scored[sm->first + c])) return CB_OK;
             continue;
         }
-        mapping_frame f;
-        int rc = frame_mapping(s, &sm->map, &f);
-        if (rc < 0) return s->rc;
-        if (rc > 0) continue;
-        rc = score_translations(s, &f, 0);
+        memcpy(s->fa, s->fa_store + sm->fa_at, (size_t)s->n * sizeof *s->fa);
+        int rc = score_translations(s, &sm->frame, 0);
         if (rc < 0) return s->rc;
         if (rc > 0) return CB_OK;
     }
@@ -402,6 +420,7 @@ static void free_ctx(strict_ctx *s)
     free(s->image);
     free(s->cc);
     free(s->seen);
+    free(s->fa_store);
     free(s->scored);
     cb_lap_free(&s->lap);
 }
