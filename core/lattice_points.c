@@ -413,25 +413,48 @@ static cos_window cos_window_of(double target, double atol)
     return w;
 }
 
+/* The cosine of one pair exactly as get_angles computes it: np.inner (gemm: an fma
+ * chain when both sets have two or more vectors, else a plain sum from 0), then two
+ * divisions. */
+static inline double pair_cosine(const double *x, const double *y, int fused, double lx, double ly)
+{
+    double dot = fused ? fma(x[2], y[2], fma(x[1], y[1], fma(x[0], y[0], 0.0)))
+                       : ((0.0 + x[0] * y[0]) + x[1] * y[1]) + x[2] * y[2];
+    return dot / lx / ly;
+}
+
 /* ok[i * y->n + j] = |angle(x_i, y_j) − target| < atol, with get_angles' arithmetic:
- * np.inner (gemm: fma chains), two divisions, clip, arccos · 180 / π. */
-static unsigned char *angle_ok(const cand *x, const cand *y, double target, double atol)
+ * np.inner (gemm: fma chains), two divisions, clip, arccos · 180 / π.  Most pairs are
+ * decided without the divisions: with p = |x_i|·|y_j| > 0 the cosine is dot / p to a
+ * few ulps, so comparing dot with an end times p, widened by 1e-12·p (far above those
+ * ulps, far below CB_COS_MARGIN), decides as the cosine would; the rest take the exact
+ * path.  Cloned for FMA so that fma() is an instruction, not a libm call. */
+CB_FMA_CLONES static unsigned char *angle_ok(const cand *x, const cand *y, double target, double atol)
 {
     unsigned char *ok = malloc((size_t)(x->n ? x->n : 1) * (size_t)(y->n ? y->n : 1));
     if (!ok) return NULL;
     cos_window w = cos_window_of(target, atol);
+    int fused = x->n > 1 && y->n > 1;
     for (int i = 0; i < x->n; i++)
         for (int j = 0; j < y->n; j++) {
-            double c = x->n > 1 && y->n > 1 ? cb_np_fdot3(x->cart[i], 1, y->cart[j], 1)
-                                            : cb_np_dot3(x->cart[i], 1, y->cart[j], 1);
-            c = c / x->len[i] / y->len[j];
+            const double *xi = x->cart[i], *yj = y->cart[j];
+            double dot = fused ? fma(xi[2], yj[2], fma(xi[1], yj[1], fma(xi[0], yj[0], 0.0)))
+                               : ((0.0 + xi[0] * yj[0]) + xi[1] * yj[1]) + xi[2] * yj[2];
+            double p = x->len[i] * y->len[j], slack = 1e-12 * p;
             int v;
-            if (c < w.out_lo || c > w.out_hi)
+            if (dot < w.out_lo * p - slack || dot > w.out_hi * p + slack) {
                 v = 0;
-            else if (c > w.in_lo && c < w.in_hi)
+            } else if (dot > w.in_lo * p + slack && dot < w.in_hi * p - slack) {
                 v = 1;
-            else
-                v = angle_exact(c, target, atol);
+            } else {
+                double c = pair_cosine(xi, yj, fused, x->len[i], y->len[j]);
+                if (c < w.out_lo || c > w.out_hi)
+                    v = 0;
+                else if (c > w.in_lo && c < w.in_hi)
+                    v = 1;
+                else
+                    v = angle_exact(c, target, atol);
+            }
             ok[(size_t)i * (size_t)y->n + (size_t)j] = (unsigned char)v;
         }
     return ok;

@@ -42,6 +42,8 @@ typedef struct mapping_frame {
     double frac_tol[3];
 } mapping_frame;
 
+#define LLL_CACHE 4
+
 /* One scored (mapping, translation). */
 typedef struct scored {
     double val, rms, max; /* val: what the search minimises (rms, or max for fit) */
@@ -83,6 +85,13 @@ typedef struct strict_ctx {
     scored *scored;
     int n_scored, cap_scored;
     int exact; /* the first pass found a score below EXACT_MATCH */
+    /* LLL reductions of recent average lattices: mappings related by a symmetry of the
+     * lattices (L and −L, for one) often share their average lattice to the bit */
+    struct {
+        double avg[3][3], norm;
+        cb_match_lll m;
+    } lll_cache[LLL_CACHE];
+    int n_lll_cache, lll_cache_next;
     /* result */
     int have_best;
     scored best;
@@ -282,6 +291,27 @@ static int push_scored(strict_ctx *s, const scored *c)
  * rarest species onto B_sb, prefiltered by is_coord_subset_pbc.  record = 0: through
  * consider(); record = 1 (first pass): kept in s->scored for the replay, and the search
  * stops at the first score below EXACT_MATCH (and stol).  1: the search stops; -1: error. */
+/* cb_match_lll_init of the frame's average lattice, or the same (a deterministic
+ * function of avg, norm and stol) from the cache. */
+static int frame_lll(strict_ctx *s, const mapping_frame *f, cb_match_lll *m)
+{
+    for (int k = 0; k < s->n_lll_cache; k++)
+        if (memcmp(s->lll_cache[k].avg, f->avg, sizeof f->avg) == 0 &&
+            memcmp(&s->lll_cache[k].norm, &f->norm, sizeof f->norm) == 0) {
+            *m = s->lll_cache[k].m;
+            return CB_OK;
+        }
+    int rc = cb_match_lll_init(m, (const double(*)[3])f->avg, s->o->stol, f->norm, s->err);
+    if (rc) return rc;
+    int k = s->lll_cache_next;
+    s->lll_cache_next = (k + 1) % LLL_CACHE;
+    if (s->n_lll_cache < LLL_CACHE) s->n_lll_cache++;
+    memcpy(s->lll_cache[k].avg, f->avg, sizeof f->avg);
+    s->lll_cache[k].norm = f->norm;
+    s->lll_cache[k].m = *m;
+    return CB_OK;
+}
+
 static int score_translations(strict_ctx *s, const mapping_frame *f, int record)
 {
     int n = s->n;
@@ -295,7 +325,7 @@ static int score_translations(strict_ctx *s, const mapping_frame *f, int record)
             for (int k = 0; k < 3; k++) s->fbt[i][k] = s->b->frac[i][k] + t[k];
         if (!coord_subset(s, f->frac_tol)) continue;
         if (!have_lll) {
-            if ((s->rc = cb_match_lll_init(&m, (const double(*)[3])f->avg, s->o->stol, f->norm, s->err))) return -1;
+            if ((s->rc = frame_lll(s, f, &m))) return -1;
             cb_match_lll_side(&m, (const double(*)[3])s->fa, n, s->sa_side.g, s->sa_side.w, s->sa_side.c);
             have_lll = 1;
         }
