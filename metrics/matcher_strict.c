@@ -62,6 +62,7 @@ typedef struct strict_ctx {
     const cb_matcher_opts *o;
     match_mode mode;
     int n;
+    double sqrt_n; /* len(dist) ** 0.5, as numpy's pow gives it */
     const cb_crystal *b;
     unsigned char *mask; /* [i(B) * n + j(A)]: species differ */
     int *ta, n_ta, sb;   /* translation candidates: A sites of B[sb]'s species */
@@ -184,7 +185,7 @@ static int cart_dists(strict_ctx *s, const cb_match_lll *m, double norm, double 
         s->dist[i] = d;
         if (i == 0 || d > mx) mx = d;
     }
-    *rms = sqrt(cb_match_sumsq(s->dist, n)) / pow((double)n, 0.5);
+    *rms = sqrt(cb_match_sumsq(s->dist, n)) / s->sqrt_n;
     *maxd = mx;
     *val = s->mode == MATCH_FIT ? mx : *rms;
     return CB_OK;
@@ -481,6 +482,7 @@ int cb_strict_match(const cb_matcher_opts *o, const cb_crystal *a, const cb_crys
     s.o = o;
     s.mode = mode;
     s.n = a->n;
+    s.sqrt_n = pow((double)a->n, 0.5);
     s.b = b;
     s.err = err;
     int n = a->n;
