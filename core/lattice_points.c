@@ -123,14 +123,15 @@ static int hit_push(cb_sphere_point **hits, int *n, int *cap, const cb_sphere_po
 /* find_points_in_spheres(all_coords, [center], r, pbc = (1,1,1), lattice, tol = 1e-8)
  * for one centre.  Fills index, image and dist of each hit (not frac). */
 static int find_points(const double lat[3][3], const double (*all)[3], int n_total,
-                       const double center[3], float r, cb_sphere_point **out, int *n_out,
-                       cb_error *err)
+                       const double center[3], float r, const double (*shells)[2], int n_shells,
+                       cb_sphere_point **out, int *n_out, cb_error *err)
 {
     *out = NULL;
     *n_out = 0;
     if (r < PIS_MIN_R) {
         /* Search at min_r (+ tol, which vanishes in single precision), keep d <= r. */
-        int rc = find_points(lat, all, n_total, center, (float)(PIS_MIN_R + PIS_TOL), out, n_out, err);
+        int rc = find_points(lat, all, n_total, center, (float)(PIS_MIN_R + PIS_TOL), shells, n_shells, out, n_out,
+                             err);
         if (rc) return rc;
         int k = 0;
         for (int i = 0; i < *n_out; i++)
@@ -244,6 +245,11 @@ static int find_points(const double lat[3][3], const double (*all)[3], int n_tot
                         d2 += dd * dd;
                     }
                     if (!(d2 < r2 + PIS_TOL)) continue;
+                    if (n_shells) { /* a caller that wants only some distances: the others are never listed */
+                        int in = 0;
+                        for (int q = 0; q < n_shells; q++) in |= d2 >= shells[q][0] && d2 <= shells[q][1];
+                        if (!in) continue;
+                    }
                     if (image_push(&im, c, i, j, k, l)) goto nomem;
                 }
         }
@@ -315,8 +321,13 @@ done:
     return rc;
 }
 
-int cb_points_in_sphere(const double m[3][3], const double (*frac)[3], int n, const double center[3], double r,
-                        cb_sphere_point **out, int *n_out, cb_error *err)
+/* cb_points_in_sphere, listing only the points whose squared distance lies in one of
+ * the n_shells closed intervals (all points when n_shells is 0).  Points are kept or
+ * dropped before the cell list is built, so those kept come out in the same order as
+ * in the full list. */
+static int points_in_shells(const double m[3][3], const double (*frac)[3], int n, const double center[3], double r,
+                            const double (*shells)[2], int n_shells, cb_sphere_point **out, int *n_out,
+                            cb_error *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -334,7 +345,7 @@ int cb_points_in_sphere(const double m[3][3], const double (*frac)[3], int n, co
                 free(cart);
                 return cb_fail(err, CB_ERR_INVALID, "points in sphere: non-finite coordinates");
             }
-    int rc = find_points(m, (const double(*)[3])cart, n, center, (float)r, out, n_out, err);
+    int rc = find_points(m, (const double(*)[3])cart, n, center, (float)r, shells, n_shells, out, n_out, err);
     free(cart);
     if (rc) return rc;
     for (int i = 0; i < *n_out; i++) {
@@ -342,6 +353,12 @@ int cb_points_in_sphere(const double m[3][3], const double (*frac)[3], int n, co
         for (int k = 0; k < 3; k++) p->frac[k] = frac[p->index][k] + p->image[k];
     }
     return CB_OK;
+}
+
+int cb_points_in_sphere(const double m[3][3], const double (*frac)[3], int n, const double center[3], double r,
+                        cb_sphere_point **out, int *n_out, cb_error *err)
+{
+    return points_in_shells(m, frac, n, center, r, NULL, 0, out, n_out, err);
 }
 
 /* ---- Lattice.find_all_mappings ---- */
@@ -482,7 +499,16 @@ int cb_lattice_mappings_each(const double self[3][3], const double other[3][3], 
     static const double center[3] = {0, 0, 0};
     cb_sphere_point *pts = NULL;
     int n = 0;
-    int rc = cb_points_in_sphere(self, origin, 1, center, rmax * (1 + ltol), &pts, &n, err);
+    /* Only points whose length can pass cand_select's test for one of the three lengths
+     * matter (q = |v| / l in (1 / (1 + ltol), 1 + ltol)): the shells of those lengths,
+     * widened far beyond rounding. */
+    double shells[3][2];
+    for (int t = 0; t < 3; t++) {
+        double lo = p[t] / (1 + ltol), hi = p[t] * (1 + ltol);
+        shells[t][0] = lo * lo * (1 - 1e-9);
+        shells[t][1] = hi * hi * (1 + 1e-9);
+    }
+    int rc = points_in_shells(self, origin, 1, center, rmax * (1 + ltol), (const double(*)[2])shells, 3, &pts, &n, err);
     if (rc) return rc;
 
     double(*cart)[3] = NULL;
