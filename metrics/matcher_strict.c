@@ -21,8 +21,11 @@
  * If no score below 1e-5 turns up, the second pass goes through every mapping in
  * order, replaying the recorded scores and scoring the deferred mappings, under
  * pymatgen's update rule.  Scores are never NaN (every input is finite and every
- * distance bounded), so the rule's strict < sees the same sequence either way.  fit
- * stops at its first score below stol and keeps the one pass. */
+ * distance bounded), so the rule's strict < sees the same sequence either way.  (What
+ * the first pass does not replay is an error inside a deferred mapping, such as an LLL
+ * reduction failing; the average lattices that get that far are finite and
+ * non-singular, so none is known to be reachable.)  fit stops at its first score below
+ * stol and keeps the one pass. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
