@@ -408,36 +408,6 @@ static int same_site(const double a[3], const double b[3])
     return 1;
 }
 
-/* Whether sites i and j are closer than DUPLICATE_TOL Å (minimum image; *r = the
- * distance).  The nearest integer shift gives the minimum image whenever the true
- * distance is that small, since the cell is not degenerate (checked before).  lim[k]
- * rejects a pair early from one fractional difference: |d_k| = |x · inv(L) e_k| <=
- * |x| |inv(L) e_k|. */
-static int too_close(const cb_crystal *c, const double lim[3], int i, int j, double *r)
-{
-    double d[3], x[3];
-    for (int k = 0; k < 3; k++) {
-        d[k] = c->frac[i][k] - c->frac[j][k];
-        d[k] -= rint(d[k]);
-        if (!(fabs(d[k]) <= lim[k])) return 0;
-    }
-    for (int k = 0; k < 3; k++) x[k] = d[0] * c->lattice[0][k] + d[1] * c->lattice[1][k] + d[2] * c->lattice[2][k];
-    double r2 = x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
-    *r = sqrt(r2);
-    return r2 < DUPLICATE_TOL * DUPLICATE_TOL;
-}
-
-typedef struct xkey {
-    double x;
-    int i;
-} xkey;
-
-static int by_x(const void *a, const void *b)
-{
-    double xa = ((const xkey *)a)->x, xb = ((const xkey *)b)->x;
-    return (xa > xb) - (xa < xb);
-}
-
 static int report_duplicate(const cif_ctx *cx, const cb_crystal *c, const int *line, int i, int j, double r)
 {
     if (i > j) {
@@ -452,43 +422,14 @@ static int report_duplicate(const cif_ctx *cx, const cb_crystal *c, const int *l
         cb_element_symbol(c->z[j]), line[j], r);
 }
 
-/* Any two atoms closer than DUPLICATE_TOL Å is an error.  Small cells compare every
- * pair; large ones (symmetry expansion can give thousands of sites) sort the sites by
- * x and compare only pairs whose x differ by less than lim[0], going round the
- * periodic boundary. */
+/* Any two atoms closer than DUPLICATE_TOL Å is an error. */
 static int check_duplicates(const cif_ctx *cx, const cb_crystal *c, const int *line)
 {
-    double inv[3][3], lim[3], r;
-    if (!cb_mat3_inverse(c->lattice, inv)) return 0; /* cb_crystal_check reports the cell */
-    for (int k = 0; k < 3; k++)
-        lim[k] = DUPLICATE_TOL * sqrt(inv[0][k] * inv[0][k] + inv[1][k] * inv[1][k] + inv[2][k] * inv[2][k]);
-    int n = c->n;
-    if (n <= 64) {
-        for (int i = 0; i < n; i++)
-            for (int j = i + 1; j < n; j++)
-                if (too_close(c, lim, i, j, &r)) return report_duplicate(cx, c, line, i, j, r);
-        return 0;
-    }
-    xkey *key = malloc((size_t)n * sizeof *key);
-    if (!key) return cb_fail(cx->err, CB_ERR_NOMEM, "%s: out of memory", src_of(cx));
-    for (int i = 0; i < n; i++) {
-        key[i].x = c->frac[i][0] - floor(c->frac[i][0]);
-        key[i].i = i;
-    }
-    qsort(key, (size_t)n, sizeof *key, by_x);
-    int rc = 0;
-    for (int a = 0; a < n && !rc; a++)
-        for (int s = 1; s < n; s++) {
-            int b = a + s < n ? a + s : a + s - n;
-            double gap = key[b].x - key[a].x + (a + s < n ? 0.0 : 1.0);
-            if (gap > lim[0]) break;
-            if (too_close(c, lim, key[a].i, key[b].i, &r)) {
-                rc = report_duplicate(cx, c, line, key[a].i, key[b].i, r);
-                break;
-            }
-        }
-    free(key);
-    return rc;
+    int i, j;
+    double r;
+    int found = cb_crystal_close_pair(c, DUPLICATE_TOL, &i, &j, &r);
+    if (found < 0) return cb_fail(cx->err, CB_ERR_NOMEM, "%s: out of memory", src_of(cx));
+    return found ? report_duplicate(cx, c, line, i, j, r) : 0;
 }
 
 /* pymatgen orders a parsed CIF's sites in two sorts: coord_to_species items sorted by

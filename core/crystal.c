@@ -207,6 +207,84 @@ void cb_wrap_frac(double f[3])
     for (int k = 0; k < 3; k++) f[k] -= floor(f[k]);
 }
 
+double cb_wrap01(double x)
+{
+    double r = x - floor(x);
+    /* x = −1e−20 gives 1 − 1e−20, which rounds to 1.0: that is the point 0. */
+    return r >= 1.0 ? 0.0 : r;
+}
+
+/* Whether sites i and j are closer than tol Å (minimum image; *r = the distance).  The
+ * nearest integer shift gives the minimum image whenever the true distance is that
+ * small, since the cell is not degenerate.  lim[k] rejects a pair early from one
+ * fractional difference: |d_k| = |x · inv(L) e_k| <= |x| |inv(L) e_k|. */
+static int too_close(const cb_crystal *c, const double lim[3], double tol, int i, int j, double *r)
+{
+    double d[3], x[3];
+    for (int k = 0; k < 3; k++) {
+        d[k] = c->frac[i][k] - c->frac[j][k];
+        d[k] -= rint(d[k]);
+        if (!(fabs(d[k]) <= lim[k])) return 0;
+    }
+    for (int k = 0; k < 3; k++) x[k] = d[0] * c->lattice[0][k] + d[1] * c->lattice[1][k] + d[2] * c->lattice[2][k];
+    double r2 = x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
+    *r = sqrt(r2);
+    return r2 < tol * tol;
+}
+
+typedef struct xkey {
+    double x;
+    int i;
+} xkey;
+
+static int by_x(const void *a, const void *b)
+{
+    double xa = ((const xkey *)a)->x, xb = ((const xkey *)b)->x;
+    return (xa > xb) - (xa < xb);
+}
+
+int cb_crystal_close_pair(const cb_crystal *c, double tol, int *pi, int *pj, double *pr)
+{
+    double inv[3][3], lim[3];
+    if (!cb_mat3_inverse(c->lattice, inv)) return 0; /* cb_crystal_check reports the cell */
+    for (int k = 0; k < 3; k++) lim[k] = tol * sqrt(inv[0][k] * inv[0][k] + inv[1][k] * inv[1][k] + inv[2][k] * inv[2][k]);
+    int n = c->n;
+    if (n <= 64) {
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+                if (too_close(c, lim, tol, i, j, pr)) {
+                    *pi = i;
+                    *pj = j;
+                    return 1;
+                }
+        return 0;
+    }
+    /* Large cells (symmetry expansion can give thousands of sites): sites sorted by x,
+     * only pairs whose x differ by less than lim[0] compared, round the boundary. */
+    xkey *key = malloc((size_t)n * sizeof *key);
+    if (!key) return -1;
+    for (int i = 0; i < n; i++) {
+        key[i].x = c->frac[i][0] - floor(c->frac[i][0]);
+        key[i].i = i;
+    }
+    qsort(key, (size_t)n, sizeof *key, by_x);
+    int found = 0;
+    for (int a = 0; a < n && !found; a++)
+        for (int s = 1; s < n; s++) {
+            int b = a + s < n ? a + s : a + s - n;
+            double gap = key[b].x - key[a].x + (a + s < n ? 0.0 : 1.0);
+            if (gap > lim[0]) break;
+            if (too_close(c, lim, tol, key[a].i, key[b].i, pr)) {
+                *pi = key[a].i;
+                *pj = key[b].i;
+                found = 1;
+                break;
+            }
+        }
+    free(key);
+    return found;
+}
+
 double cb_crystal_volume(const cb_crystal *c) { return cb_lattice_volume(c->lattice); }
 
 long long cb_gcd(long long a, long long b)

@@ -76,8 +76,16 @@ void cb_frac_to_cart(const double m[3][3], const double f[3], double cart[3]);
 void cb_cart_to_frac(const double inv[3][3], const double cart[3], double f[3]);
 /* x - floor(x) per component: numpy's `x % 1` (may return exactly 1.0 for tiny negatives). */
 void cb_wrap_frac(double f[3]);
+/* x mod 1 in [0, 1): x − floor(x), and 0 where that rounds up to exactly 1 (x a tiny
+ * negative), so the result is always a point of the torus.  NaN stays NaN. */
+double cb_wrap01(double x);
 
 /* ---- per-structure quantities ---- */
+
+/* Two sites closer than tol Å in some periodic image: 1 with the pair in *i, *j and
+ * their distance in *r (the first pair found: in site order for up to 64 sites), 0 when
+ * none is (or the cell is singular: cb_crystal_check's to report), −1 out of memory. */
+int cb_crystal_close_pair(const cb_crystal *c, double tol, int *i, int *j, double *r);
 
 double cb_crystal_volume(const cb_crystal *c);
 /* g/cm^3 with pymatgen's atomic masses and its amu→g constant (Structure.density). */

@@ -16,7 +16,6 @@
 
 #include "crystalbench/crystal.h"
 #include "crystalbench/reduce.h"
-#include "../flowmm/manifold.h"
 #include "cdvae.h"
 
 void cdvae_batch_init(cdvae_batch *b)
@@ -302,7 +301,7 @@ int cdvae_loss(cdvae_net *net, const float *w, cdvae_batch *b, const cdvae_examp
             for (int k = 0; k < 3; k++) eps[k] = cb_rng_normal(rng);
             for (int k = 0; k < 3; k++) r[k] += b->sigma[g] * eps[k];
             cb_lattice_dot_vec(inv, r, fn); /* r·L⁻¹ as a row vector */
-            for (int k = 0; k < 3; k++) d->frac[3 * row + k] = (float)(fn[k] = cb_flowmm_wrap01(fn[k]));
+            for (int k = 0; k < 3; k++) d->frac[3 * row + k] = (float)(fn[k] = cb_wrap01(fn[k]));
             /* the target, in the true cell: Δ/σ from the noisy position back to the atom */
             double delta[3];
             min_image(e->f[i], fn, e->lattice, delta);

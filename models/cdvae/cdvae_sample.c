@@ -149,7 +149,7 @@ static int langevin(slot *s, int na, const double L[3][3], cb_rng *rng, cb_error
                 }
                 double fn[3];
                 cb_lattice_dot_vec(inv, r, fn);
-                for (int k = 0; k < 3; k++) s->f[i][k] = cb_flowmm_wrap01(fn[k]);
+                for (int k = 0; k < 3; k++) s->f[i][k] = cb_wrap01(fn[k]);
                 if (dng) s->types[i] = argmax(b->dec_types + (size_t)i * CDVAE_CLASSES, CDVAE_CLASSES) + 1;
             }
         }

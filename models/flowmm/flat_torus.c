@@ -5,13 +5,6 @@
 
 #include <math.h>
 
-double cb_flowmm_wrap01(double x)
-{
-    double r = x - floor(x);
-    /* x = −1e−20 gives 1 − 1e−20, which rounds to 1.0: that is the point 0. */
-    return r >= 1.0 ? 0.0 : r;
-}
-
 double cb_flowmm_torus_log(double x, double y)
 {
     double d = y - x;
@@ -26,7 +19,7 @@ double cb_flowmm_torus_log(double x, double y)
 void cb_flowmm_torus_project(double (*x)[3], int n)
 {
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++) x[i][c] = cb_flowmm_wrap01(x[i][c]);
+        for (int c = 0; c < 3; c++) x[i][c] = cb_wrap01(x[i][c]);
 }
 
 void cb_flowmm_torus_interp(const double (*x0)[3], const double (*x1)[3], int n, double t,
@@ -35,7 +28,7 @@ void cb_flowmm_torus_interp(const double (*x0)[3], const double (*x1)[3], int n,
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 3; c++) {
             double d = cb_flowmm_torus_log(x0[i][c], x1[i][c]);
-            xt[i][c] = cb_flowmm_wrap01(x0[i][c] + t * d);
+            xt[i][c] = cb_wrap01(x0[i][c] + t * d);
         }
 }
 
@@ -78,5 +71,5 @@ void cb_flowmm_torus_euler(double (*x)[3], const double (*v)[3], int n, double d
                            double scale)
 {
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++) x[i][c] = cb_flowmm_wrap01(x[i][c] + dt * (scale * v[i][c]));
+        for (int c = 0; c < 3; c++) x[i][c] = cb_wrap01(x[i][c] + dt * (scale * v[i][c]));
 }

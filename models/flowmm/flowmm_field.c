@@ -93,7 +93,7 @@ int flowmm_field(flowmm_net *n, const float *w, flowmm_batch *b, cb_error *err)
             for (int j = 0; j < 3; j++) nb->lattice[9 * g + 3 * i + j] = (float)m[i][j];
     }
     for (int i = 0; i < nb->n_nodes; i++) {
-        for (int k = 0; k < 3; k++) nb->frac[3 * i + k] = (float)cb_flowmm_wrap01(b->f[i][k]);
+        for (int k = 0; k < 3; k++) nb->frac[3 * i + k] = (float)cb_wrap01(b->f[i][k]);
         if (dng) {
             for (int k = 0; k < CB_FLOWMM_ABITS; k++) nb->node_in[CB_FLOWMM_ABITS * i + k] = (float)b->a[i][k];
         } else {

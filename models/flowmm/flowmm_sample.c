@@ -40,7 +40,7 @@ static int decode(const flowmm_net *net, const flowmm_batch *b, const cb_crystal
     for (int i = 0; i < 3; i++)
         for (int k = 0; k < 3; k++) out->lattice[i][k] = m[i][k];
     for (int i = 0; i < n; i++) {
-        for (int k = 0; k < 3; k++) out->frac[i][k] = cb_flowmm_wrap01(b->f[i][k]);
+        for (int k = 0; k < 3; k++) out->frac[i][k] = cb_wrap01(b->f[i][k]);
         if (net->cfg.task == CB_TASK_CSP) {
             out->z[i] = target->z[i];
         } else {

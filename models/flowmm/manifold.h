@@ -33,9 +33,6 @@
 
 /* ==== flat torus (flat_torus.c): FlowMM's MaskedNoDriftFlatTorus01 ================== */
 
-/* x mod 1 in [0, 1): x − floor(x), and 0 where that rounds up to exactly 1 (x a tiny
- * negative), so the result is always a point of the torus.  NaN stays NaN. */
-double cb_flowmm_wrap01(double x);
 /* The torus log map, the shortest signed difference from x to y: d = y − x reduced into
  * [−½, ½) (models.md §1.2).  FlowMM's atan2(sin 2πd, cos 2πd)/2π lies in (−½, ½]; the two
  * differ only at |d| = ½ exactly.  Antisymmetric except there. */

@@ -17,6 +17,6 @@ int cb_flowmm_preprocess(const cb_crystal *in, cb_crystal *out, cb_error *err)
      * (a rotation of the cell; the Niggli mapping keeps a positive determinant). */
     cb_lattice_from_parameters(params, out->lattice);
     for (int i = 0; i < out->n; i++)
-        for (int k = 0; k < 3; k++) out->frac[i][k] = cb_flowmm_wrap01(out->frac[i][k]);
+        for (int k = 0; k < 3; k++) out->frac[i][k] = cb_wrap01(out->frac[i][k]);
     return CB_OK;
 }

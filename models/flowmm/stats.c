@@ -128,7 +128,7 @@ int cb_flowmm_affine_stats_estimate(const cb_dataset *train, const cb_flowmm_lat
             /* x1 = projx(data); the coordinate x_t is not standardised, so only the
              * drift-free velocity (independent of t) is needed. */
             for (int a = 0; a < c->n; a++)
-                for (int k = 0; k < 3; k++) f1[a][k] = cb_flowmm_wrap01(c->frac[a][k]);
+                for (int k = 0; k < 3; k++) f1[a][k] = cb_wrap01(c->frac[a][k]);
             cb_flowmm_torus_uniform(f0, c->n, rng);
             cb_flowmm_torus_velocity((const double(*)[3])f0, (const double(*)[3])f1, c->n, f0);
             cb_flowmm_torus_remove_drift(f0, c->n);

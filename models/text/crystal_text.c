@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "crystalbench/elements.h"
-#include "../flowmm/manifold.h"
 
 const char *cb_text_token(int tok)
 {
@@ -103,7 +102,7 @@ static int emit(const cb_crystal *c, int angle_trunc, sink *s, cb_error *err)
         for (int k = 0; k < 3; k++) {
             if (k) put(s, CB_TOK_SPACE);
             /* the coordinate as "%.2f" prints it (0.995 and above print "1.00") */
-            snprintf(buf, sizeof buf, "%.2f", cb_flowmm_wrap01(sorted.frac[i][k]));
+            snprintf(buf, sizeof buf, "%.2f", cb_wrap01(sorted.frac[i][k]));
             put(s, CB_TOK_COORD0 + (buf[0] - '0') * 100 + (buf[2] - '0') * 10 + (buf[3] - '0'));
         }
     }
@@ -187,25 +186,6 @@ static int numbers(const char *line, double *v, int want)
     return k == want;
 }
 
-/* Sites i and j closer than 1e-3 Å in any periodic image: the reference's CIF round trip
- * merges them into one site of occupancy 2 and fails, and no CIF reader here accepts them. */
-static int coincide(const cb_crystal *c, int i, int j)
-{
-    for (int a = -1; a <= 1; a++)
-        for (int b = -1; b <= 1; b++)
-            for (int d = -1; d <= 1; d++) {
-                double df[3] = {c->frac[i][0] - c->frac[j][0] + a, c->frac[i][1] - c->frac[j][1] + b,
-                                c->frac[i][2] - c->frac[j][2] + d},
-                       r2 = 0;
-                for (int k = 0; k < 3; k++) {
-                    double x = df[0] * c->lattice[0][k] + df[1] * c->lattice[1][k] + df[2] * c->lattice[2][k];
-                    r2 += x * x;
-                }
-                if (r2 < 1e-6) return 1;
-            }
-    return 0;
-}
-
 int cb_text_parse(const char *text, int max_atoms, cb_crystal *out, cb_error *err)
 {
     /* the non-empty lines */
@@ -260,13 +240,16 @@ int cb_text_parse(const char *text, int max_atoms, cb_crystal *out, cb_error *er
                 rc = cb_fail(err, CB_ERR_INVALID, "text: atom %d's coordinates are not three numbers", i + 1);
             else {
                 out->z[i] = z;
-                for (int k = 0; k < 3; k++) out->frac[i][k] = cb_flowmm_wrap01(f[k]);
+                for (int k = 0; k < 3; k++) out->frac[i][k] = cb_wrap01(f[k]);
             }
         }
-        for (int i = 0; i < n && !rc; i++)
-            for (int j = 0; j < i && !rc; j++)
-                if (coincide(out, i, j))
-                    rc = cb_fail(err, CB_ERR_INVALID, "text: atoms %d and %d coincide", j + 1, i + 1);
+        /* closer than 1e-3 Å: the reference's CIF round trip merges them into one site of
+         * occupancy 2 and fails, and no CIF reader here accepts them */
+        int i, j;
+        double r;
+        int close = rc ? 0 : cb_crystal_close_pair(out, 1e-3, &i, &j, &r);
+        if (close < 0) rc = cb_fail(err, CB_ERR_NOMEM, "text: out of memory");
+        if (close > 0) rc = cb_fail(err, CB_ERR_INVALID, "text: atoms %d and %d coincide", i + 1, j + 1);
         if (rc) cb_crystal_free(out);
     }
     free(lines);
