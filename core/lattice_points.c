@@ -430,16 +430,6 @@ static cos_window cos_window_of(double target, double atol)
     return w;
 }
 
-/* The cosine of one pair exactly as get_angles computes it: np.inner (gemm: an fma
- * chain when both sets have two or more vectors, else a plain sum from 0), then two
- * divisions. */
-static inline double pair_cosine(const double *x, const double *y, int fused, double lx, double ly)
-{
-    double dot = fused ? fma(x[2], y[2], fma(x[1], y[1], fma(x[0], y[0], 0.0)))
-                       : ((0.0 + x[0] * y[0]) + x[1] * y[1]) + x[2] * y[2];
-    return dot / lx / ly;
-}
-
 /* ok[i * y->n + j] = |angle(x_i, y_j) − target| < atol, with get_angles' arithmetic:
  * np.inner (gemm: fma chains), two divisions, clip, arccos · 180 / π.  Most pairs are
  * decided without the divisions: with p = |x_i|·|y_j| > 0 the cosine is dot / p to a
@@ -454,9 +444,8 @@ CB_FMA_CLONES static unsigned char *angle_ok(const cand *x, const cand *y, doubl
     int fused = x->n > 1 && y->n > 1;
     for (int i = 0; i < x->n; i++)
         for (int j = 0; j < y->n; j++) {
-            const double *xi = x->cart[i], *yj = y->cart[j];
-            double dot = fused ? fma(xi[2], yj[2], fma(xi[1], yj[1], fma(xi[0], yj[0], 0.0)))
-                               : ((0.0 + xi[0] * yj[0]) + xi[1] * yj[1]) + xi[2] * yj[2];
+            double dot = fused ? cb_np_fdot3_inline(x->cart[i], 1, y->cart[j], 1)
+                               : cb_np_dot3(x->cart[i], 1, y->cart[j], 1);
             double p = x->len[i] * y->len[j], slack = 1e-12 * p;
             int v;
             if (dot < w.out_lo * p - slack || dot > w.out_hi * p + slack) {
@@ -464,7 +453,7 @@ CB_FMA_CLONES static unsigned char *angle_ok(const cand *x, const cand *y, doubl
             } else if (dot > w.in_lo * p + slack && dot < w.in_hi * p - slack) {
                 v = 1;
             } else {
-                double c = pair_cosine(xi, yj, fused, x->len[i], y->len[j]);
+                double c = dot / x->len[i] / y->len[j];
                 if (c < w.out_lo || c > w.out_hi)
                     v = 0;
                 else if (c > w.in_lo && c < w.in_hi)

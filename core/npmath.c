@@ -23,15 +23,7 @@ double cb_np_dot3(const double *x, int sx, const double *y, int sy)
     return s;
 }
 
-/* Inlined into the cloned kernels, so that their FMA clone uses the instruction. */
-static inline double fdot3(const double *x, int sx, const double *y, int sy)
-{
-    double s = fma(x[0], y[0], 0.0);
-    s = fma(x[sx], y[sy], s);
-    return fma(x[2 * sx], y[2 * sy], s);
-}
-
-CB_FMA_CLONES double cb_np_fdot3(const double *x, int sx, const double *y, int sy) { return fdot3(x, sx, y, sy); }
+CB_FMA_CLONES double cb_np_fdot3(const double *x, int sx, const double *y, int sy) { return cb_np_fdot3_inline(x, sx, y, sy); }
 
 void cb_np_vec_dot(const double v[3], const double m[3][3], double out[3])
 {
@@ -47,14 +39,14 @@ CB_FMA_CLONES void cb_np_rows_dot(const double (*a)[3], int n, const double b[3]
         return;
     }
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < 3; j++) out[i][j] = fdot3(a[i], 1, &b[0][j], 3);
+        for (int j = 0; j < 3; j++) out[i][j] = cb_np_fdot3_inline(a[i], 1, &b[0][j], 3);
 }
 
 CB_FMA_CLONES void cb_np_mat_dot(const double a[3][3], const double b[3][3], double out[3][3])
 {
     double r[3][3];
     for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) r[i][j] = fdot3(a[i], 1, &b[0][j], 3);
+        for (int j = 0; j < 3; j++) r[i][j] = cb_np_fdot3_inline(a[i], 1, &b[0][j], 3);
     memcpy(out, r, sizeof r);
 }
 

@@ -17,6 +17,7 @@
 #ifndef CB_NPMATH_H
 #define CB_NPMATH_H
 
+#include <math.h>
 #include <stddef.h>
 
 /* Under the x86-64-v2 baseline fma() is a call into libm, and these kernels run in
@@ -34,6 +35,14 @@
 double cb_np_dot3(const double *x, int sx, const double *y, int sy);
 /* fma(x2, y2, fma(x1, y1, x0·y0)), elements sx / sy doubles apart. */
 double cb_np_fdot3(const double *x, int sx, const double *y, int sy);
+/* The same, inline, for kernels that are CB_FMA_CLONES themselves: their FMA clone then
+ * uses the instruction instead of calling libm. */
+static inline double cb_np_fdot3_inline(const double *x, int sx, const double *y, int sy)
+{
+    double s = fma(x[0], y[0], 0.0);
+    s = fma(x[sx], y[sy], s);
+    return fma(x[2 * sx], y[2 * sy], s);
+}
 
 /* numpy.dot(a, b) for a of shape (n, 3) and b of shape (3, 3): a 1×3 row goes through
  * gemv (plain sums), n >= 2 rows through gemm (fma chains).  out may not alias a. */

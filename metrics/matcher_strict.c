@@ -57,7 +57,8 @@ typedef struct scored {
  * coordinates in it (s->fa_store[fa_at ..  fa_at + n)) are kept for the second pass. */
 typedef struct seen_mapping {
     mapping_frame frame;
-    int first, count;
+    size_t first;
+    long count;
     size_t fa_at;
 } seen_mapping;
 
@@ -83,11 +84,11 @@ typedef struct strict_ctx {
     cb_lap lap;
     /* get_rms_dist's two passes */
     seen_mapping *seen;
-    int n_seen, cap_seen;
+    size_t n_seen, cap_seen;
     double (*fa_store)[3];
     size_t n_fa_store, cap_fa_store; /* rows */
     scored *scored;
-    int n_scored, cap_scored;
+    size_t n_scored, cap_scored;
     int exact; /* the first pass found a score below EXACT_MATCH */
     /* LLL reductions of recent average lattices: mappings related by a symmetry of the
      * lattices (L and −L, for one) often share their average lattice to the bit */
@@ -278,23 +279,27 @@ static int consider(strict_ctx *s, const scored *c)
     return (s->mode == MATCH_FIT || c->val < EXACT_MATCH) && c->val < s->o->stol;
 }
 
+/* Room for `need` elements of `size` bytes in the array *p of capacity *cap (doubled as
+ * needed); sets s->rc and returns it when memory runs out. */
+static int reserve(strict_ctx *s, void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return CB_OK;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q) return s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for %zu lattice mappings' data", need);
+    *p = q;
+    *cap = c;
+    return CB_OK;
+}
+
 static int push_scored(strict_ctx *s, const scored *c)
 {
-    if (s->n_scored == s->cap_scored) {
-        int cap = s->cap_scored ? 2 * s->cap_scored : 64;
-        scored *p = realloc(s->scored, (size_t)cap * sizeof *p);
-        if (!p) return s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for scored translations");
-        s->scored = p;
-        s->cap_scored = cap;
-    }
+    if (reserve(s, (void **)&s->scored, &s->cap_scored, s->n_scored + 1, sizeof *s->scored)) return s->rc;
     s->scored[s->n_scored++] = *c;
     return CB_OK;
 }
 
-/* Scores the mapping's translations in order: each candidate putting an A site of B's
- * rarest species onto B_sb, prefiltered by is_coord_subset_pbc.  record = 0: through
- * consider(); record = 1 (first pass): kept in s->scored for the replay, and the search
- * stops at the first score below EXACT_MATCH (and stol).  1: the search stops; -1: error. */
 /* cb_match_lll_init of the frame's average lattice, or the same (a deterministic
  * function of avg, norm and stol) from the cache. */
 static int frame_lll(strict_ctx *s, const mapping_frame *f, cb_match_lll *m)
@@ -316,6 +321,10 @@ static int frame_lll(strict_ctx *s, const mapping_frame *f, cb_match_lll *m)
     return CB_OK;
 }
 
+/* Scores the mapping's translations in order: each candidate putting an A site of B's
+ * rarest species onto B_sb, prefiltered by is_coord_subset_pbc.  record = 0: through
+ * consider(); record = 1 (first pass): kept in s->scored for the replay, and the search
+ * stops at the first score below EXACT_MATCH (and stol).  1: the search stops; -1: error. */
 static int score_translations(strict_ctx *s, const mapping_frame *f, int record)
 {
     int n = s->n;
@@ -367,32 +376,13 @@ static int on_mapping_first_pass(const cb_lattice_map *map, void *ctx)
     mapping_frame f;
     int rc = frame_mapping(s, map, &f);
     if (rc) return rc < 0;
-    if (s->n_seen == s->cap_seen) {
-        int cap = s->cap_seen ? 2 * s->cap_seen : 16;
-        seen_mapping *p = realloc(s->seen, (size_t)cap * sizeof *p);
-        if (!p) {
-            s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for lattice mappings");
-            return 1;
-        }
-        s->seen = p;
-        s->cap_seen = cap;
-    }
+    if (reserve(s, (void **)&s->seen, &s->cap_seen, s->n_seen + 1, sizeof *s->seen)) return 1;
     seen_mapping *sm = &s->seen[s->n_seen++];
     sm->first = s->n_scored;
     sm->count = -1;
     if (!could_be_exact(s, &f)) {
         size_t n = (size_t)s->n;
-        if (s->n_fa_store + n > s->cap_fa_store) {
-            size_t cap = s->cap_fa_store ? 2 * s->cap_fa_store : 16 * n;
-            while (cap < s->n_fa_store + n) cap *= 2;
-            double(*p)[3] = realloc(s->fa_store, cap * sizeof *p);
-            if (!p) {
-                s->rc = cb_fail(s->err, CB_ERR_NOMEM, "matcher: out of memory for lattice mappings");
-                return 1;
-            }
-            s->fa_store = p;
-            s->cap_fa_store = cap;
-        }
+        if (reserve(s, (void **)&s->fa_store, &s->cap_fa_store, s->n_fa_store + n, sizeof *s->fa_store)) return 1;
         sm->frame = f;
         sm->fa_at = s->n_fa_store;
         memcpy(s->fa_store + s->n_fa_store, s->fa, n * sizeof *s->fa);
@@ -400,7 +390,7 @@ static int on_mapping_first_pass(const cb_lattice_map *map, void *ctx)
         return 0;
     }
     rc = score_translations(s, &f, 1);
-    sm->count = s->n_scored - sm->first;
+    sm->count = (long)(s->n_scored - sm->first);
     if (rc > 0) s->exact = 1;
     return rc != 0;
 }
@@ -409,10 +399,10 @@ static int on_mapping_first_pass(const cb_lattice_map *map, void *ctx)
  * recorded ones replayed, the deferred ones scored now. */
 static int replay(strict_ctx *s)
 {
-    for (int k = 0; k < s->n_seen; k++) {
+    for (size_t k = 0; k < s->n_seen; k++) {
         const seen_mapping *sm = &s->seen[k];
         if (sm->count >= 0) {
-            for (int c = 0; c < sm->count; c++)
+            for (long c = 0; c < sm->count; c++)
                 if (consider(s, &s->scored[sm->first + c])) return CB_OK;
             continue;
         }
